@@ -1,0 +1,13 @@
+package objstore
+
+import "errors"
+
+// Errors every backend reports the same way; compare with errors.Is.
+var (
+	// ErrNotExist: the object does not exist.
+	ErrNotExist = errors.New("objstore: object does not exist")
+	// ErrPrecondition: a create-if-absent lost because the key exists.
+	ErrPrecondition = errors.New("objstore: object already exists")
+	// ErrInvalidURL: a remote URL that cannot be used.
+	ErrInvalidURL = errors.New("objstore: invalid remote URL")
+)
