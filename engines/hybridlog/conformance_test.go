@@ -1,0 +1,30 @@
+package hybridlog
+
+import (
+	"testing"
+
+	"github.com/tierkv/tierkv/engines"
+	"github.com/tierkv/tierkv/engines/enginetest"
+)
+
+// tinyParams make everything spill, flush and merge many times.
+func tinyParams() Params {
+	return Params{MemSegmentLen: 16 << 10, ROLagInterval: 4 << 10, FlushInterval: 4 << 10, MaxRunsPerLevel: 3}
+}
+
+func factory(p Params) enginetest.Factory {
+	return enginetest.Factory{
+		Kind: Kind,
+		Open: func(o engines.OpenOptions) (engines.Engine, error) { return Open(o, p) },
+	}
+}
+
+func TestConformance(t *testing.T) {
+	enginetest.Run(t, factory(tinyParams()))
+}
+
+// TestConformanceRoomy runs the suite with a window large enough that most
+// updates happen in place.
+func TestConformanceRoomy(t *testing.T) {
+	enginetest.Run(t, factory(Params{MemSegmentLen: 1 << 20, ROLagInterval: 64 << 10, FlushInterval: 64 << 10, MaxRunsPerLevel: 4}))
+}

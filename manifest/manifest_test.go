@@ -1,0 +1,341 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tierkv/tierkv/engines"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// sample returns a manifest that uses every member.
+func sample() *Manifest {
+	return &Manifest{
+		FormatVersion: FormatVersion,
+		StoreID:       "orders-7",
+		Version:       12,
+		Parent:        11,
+		WriterID:      "worker-3/pid-4242",
+		CommitID:      "0123456789abcdef0123456789abcdef",
+		Created:       time.Date(2025, 11, 27, 12, 30, 45, 123456789, time.UTC),
+		Engine:        "lsm",
+		Params:        map[string]string{"max_runs_per_level": "4", "density_factor": "16", "memtable_bytes_limit": "4M"},
+		EngineState:   []byte{0x01, 0x02, 0xfe, 0xff, '<', '&'},
+		Runs: []Run{
+			{Name: "0000000000000001-a1b2c3d4.sst", Size: 4096, CRC32C: 0xdeadbeef},
+			{Name: "0000000000000002-a1b2c3d4.sst", Size: 123, CRC32C: 7},
+			{Name: "0000000000000003-a1b2c3d4.hint", Size: 0, CRC32C: 0},
+		},
+		Metadata: map[string]string{"kafka.offset": "1234", "note": "a <b> & \"c\"\n\u2028é"},
+		Stats:    Stats{NewRuns: 1, NewBytes: 123, TotalRuns: 3, TotalBytes: 4219},
+	}
+}
+
+// encodeUnchecked encodes m with a correct checksum but without validating,
+// so that tests can build manifests that only Validate refuses.
+func encodeUnchecked(t testing.TB, m *Manifest) []byte {
+	t.Helper()
+	m.Checksum = ""
+	body, err := canonical(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Checksum = formatCRC(crc32.Checksum(body, engines.CastagnoliTable))
+	out, err := canonical(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRoundTrip(t *testing.T) {
+	for name, m := range map[string]*Manifest{
+		"full":    sample(),
+		"minimal": {Version: 1, Engine: "memonly"},
+		"empty collections": {Version: 3, Parent: 1, Engine: "appendlog",
+			Params: map[string]string{}, EngineState: []byte{}, Runs: []Run{}, Metadata: map[string]string{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := Encode(m)
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			if m.FormatVersion != FormatVersion || len(m.Checksum) != 8 {
+				t.Fatalf("Encode did not fill in format version and checksum: %d %q", m.FormatVersion, m.Checksum)
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatalf("Decode: %v\n%s", err, b)
+			}
+			if !reflect.DeepEqual(got, m) {
+				t.Fatalf("round trip differs:\n got %#v\nwant %#v", got, m)
+			}
+			again, err := Encode(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(again, b) {
+				t.Fatalf("re-encoding differs:\n%s\n%s", again, b)
+			}
+		})
+	}
+}
+
+func TestEncodeFillsTotals(t *testing.T) {
+	m := sample()
+	m.Stats.TotalRuns, m.Stats.TotalBytes = 0, 0
+	if _, err := Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Stats.TotalRuns != 3 || m.Stats.TotalBytes != 4219 {
+		t.Fatalf("totals not filled in: %+v", m.Stats)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	path := filepath.Join("testdata", "v1.json")
+	b, err := Encode(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(b, want) {
+		t.Fatalf("encoding changed; if intended, bump FormatVersion or run -update\n got:\n%s\nwant:\n%s", b, want)
+	}
+	m, err := Decode(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sample()
+	s.Checksum = m.Checksum
+	if !reflect.DeepEqual(m, s) {
+		t.Fatalf("golden decodes to\n%#v\nwant\n%#v", m, s)
+	}
+
+	// The checksum is reproducible by hand, as doc.go describes: blank the
+	// eight digits and take the CRC-32C of the bytes.
+	re := regexp.MustCompile(`"checksum": "([0-9a-f]{8})"`)
+	sub := re.FindSubmatch(want)
+	if sub == nil {
+		t.Fatal("golden has no checksum member")
+	}
+	blanked := re.ReplaceAll(want, []byte(`"checksum": ""`))
+	if got := formatCRC(crc32.Checksum(blanked, engines.CastagnoliTable)); got != string(sub[1]) {
+		t.Fatalf("CRC-32C of the blanked body is %s, checksum member says %s", got, sub[1])
+	}
+}
+
+// TestDecodeWhitespaceIndependent: the checksum covers the canonical
+// re-encoding, not the stored whitespace.
+func TestDecodeWhitespaceIndependent(t *testing.T) {
+	b, err := Encode(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	if err := compactJSON(&compact, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(compact.Bytes()); err != nil {
+		t.Fatalf("compacted manifest refused: %v", err)
+	}
+}
+
+func TestDecodeRefusals(t *testing.T) {
+	good, err := Encode(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mutate builds a manifest that is well formed and correctly checksummed
+	// but breaks a content rule.
+	mutate := func(f func(m *Manifest)) []byte {
+		m := sample()
+		f(m)
+		return encodeUnchecked(t, m)
+	}
+	replace := func(old, new string) []byte {
+		if !bytes.Contains(good, []byte(old)) {
+			t.Fatalf("golden lacks %q", old)
+		}
+		return bytes.Replace(good, []byte(old), []byte(new), 1)
+	}
+	runName := func(name string) []byte {
+		return mutate(func(m *Manifest) { m.Runs[1].Name = name })
+	}
+
+	cases := []struct {
+		name    string
+		in      []byte
+		is      error // ErrFormat, or ErrCorrupt (+ ErrInvalid when invalid is set)
+		invalid bool
+		want    string // substring of the message
+	}{
+		{"empty", nil, ErrCorrupt, false, "invalid JSON"},
+		{"not json", []byte("hello"), ErrCorrupt, false, "invalid JSON"},
+		{"truncated", good[:len(good)/2], ErrCorrupt, false, "invalid JSON"},
+		{"array", []byte(`[1,2]`), ErrCorrupt, false, "invalid JSON"},
+		{"no format version", []byte(`{"version": 1}`), ErrCorrupt, false, "no format_version"},
+		{"format version not a number", replace(`"format_version": 1`, `"format_version": "x"`), ErrCorrupt, false, "invalid JSON"},
+		{"format version fraction", replace(`"format_version": 1`, `"format_version": 1.5`), ErrCorrupt, false, "not an integer"},
+		{"format version 2", replace(`"format_version": 1`, `"format_version": 2, "future": true`), ErrFormat, false, "unsupported format version 2"},
+		{"format version 0", replace(`"format_version": 1`, `"format_version": 0`), ErrFormat, false, "unsupported format version 0"},
+		{"unknown member", replace(`"store_id"`, `"surprise": 1, "store_id"`), ErrCorrupt, false, `unknown field "surprise"`},
+		{"wrong type", replace(`"version": 12`, `"version": "12"`), ErrCorrupt, false, "invalid JSON"},
+		{"negative version", replace(`"version": 12`, `"version": -12`), ErrCorrupt, false, "invalid JSON"},
+		{"trailing data", append(bytes.Clone(good), `{}`...), ErrCorrupt, false, "after top-level value"},
+		{"checksum mismatch", replace(`"store_id": "orders-7"`, `"store_id": "orders-8"`), ErrCorrupt, false, "checksum mismatch"},
+		{"checksum flipped", replace(`"size": 4096`, `"size": 4097`), ErrCorrupt, false, "checksum mismatch"},
+		{"checksum malformed", mutateChecksum(good, "XYZ"), ErrCorrupt, false, "not 8 lowercase hex digits"},
+		{"checksum uppercase", mutateChecksum(good, strings.ToUpper(checksumOf(good))+""), ErrCorrupt, false, ""},
+		{"checksum missing", mutateChecksum(good, ""), ErrCorrupt, false, "not 8 lowercase hex digits"},
+		{"run name empty", runName(""), ErrCorrupt, true, "empty run name"},
+		{"run name slash", runName("a/b"), ErrCorrupt, true, "path separator"},
+		{"run name backslash", runName(`a\b`), ErrCorrupt, true, "path separator"},
+		{"run name NUL", runName("a\x00b"), ErrCorrupt, true, "NUL"},
+		{"run name dotdot", runName(".."), ErrCorrupt, true, `".."`},
+		{"run name inner dotdot", runName("a..b"), ErrCorrupt, true, `".."`},
+		{"run name absolute", runName("/etc/passwd"), ErrCorrupt, true, "path separator"},
+		{"run name drive", runName("C:x.sst"), ErrCorrupt, true, "not a plain file name"},
+		{"run name dot", runName("."), ErrCorrupt, true, "not a plain file name"},
+		{"run name hidden", runName(".x"), ErrCorrupt, true, "not a plain file name"},
+		{"run name dash", runName("-x"), ErrCorrupt, true, "not a plain file name"},
+		{"run name space", runName("a b"), ErrCorrupt, true, "not a plain file name"},
+		{"run name newline", runName("a\nb"), ErrCorrupt, true, "not a plain file name"},
+		{"run name long", runName(strings.Repeat("a", 256)), ErrCorrupt, true, "longer than 255"},
+		{"duplicate run", mutate(func(m *Manifest) { m.Runs[2].Name = m.Runs[0].Name }), ErrCorrupt, true, "duplicates run 0"},
+		{"negative size", mutate(func(m *Manifest) { m.Runs[1].Size = -1; m.Stats.TotalBytes = 4095 }), ErrCorrupt, true, "negative size"},
+		{"version 0", mutate(func(m *Manifest) { m.Version, m.Parent = 0, 0 }), ErrCorrupt, true, "version 0"},
+		{"parent equals version", mutate(func(m *Manifest) { m.Parent = m.Version }), ErrCorrupt, true, "parent 12 is not below version 12"},
+		{"parent above version", mutate(func(m *Manifest) { m.Parent = 99 }), ErrCorrupt, true, "parent 99"},
+		{"empty engine", mutate(func(m *Manifest) { m.Engine = "" }), ErrCorrupt, true, "engine kind is empty"},
+		{"engine not a name", mutate(func(m *Manifest) { m.Engine = "LSM tree" }), ErrCorrupt, true, "not a lowercase name"},
+		{"total runs", mutate(func(m *Manifest) { m.Stats.TotalRuns = 2 }), ErrCorrupt, true, "total_runs"},
+		{"total bytes", mutate(func(m *Manifest) { m.Stats.TotalBytes = 1 }), ErrCorrupt, true, "total_bytes"},
+		{"negative stats", mutate(func(m *Manifest) { m.Stats.NewBytes = -1 }), ErrCorrupt, true, "negative stats"},
+		{"new above total", mutate(func(m *Manifest) { m.Stats.NewRuns = 4 }), ErrCorrupt, true, "exceeds total_runs"},
+		{"metadata empty key", mutate(func(m *Manifest) { m.Metadata[""] = "x" }), ErrCorrupt, true, "empty key"},
+		{"too large", make([]byte, MaxSize+1), ErrCorrupt, false, "more than the limit"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Decode(c.in)
+			if err == nil {
+				t.Fatalf("Decode accepted it: %+v", m)
+			}
+			if !errors.Is(err, c.is) {
+				t.Fatalf("error %q does not match %v", err, c.is)
+			}
+			if c.is == ErrCorrupt {
+				if !errors.Is(err, engines.ErrCorrupt) {
+					t.Errorf("error %q does not match engines.ErrCorrupt", err)
+				}
+				var ce *CorruptError
+				if !errors.As(err, &ce) || ce.Object != "manifest" {
+					t.Errorf("error %q is not a *CorruptError naming the object", err)
+				}
+			} else if errors.Is(err, ErrCorrupt) {
+				t.Errorf("format error %q also matches ErrCorrupt", err)
+			}
+			if got := errors.Is(err, ErrInvalid); got != c.invalid {
+				t.Errorf("errors.Is(%q, ErrInvalid) = %v, want %v", err, got, c.invalid)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not mention %q", err, c.want)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func checksumOf(b []byte) string {
+	return string(regexp.MustCompile(`"checksum": "([^"]*)"`).FindSubmatch(b)[1])
+}
+
+func mutateChecksum(b []byte, to string) []byte {
+	return regexp.MustCompile(`"checksum": "[^"]*"`).ReplaceAll(bytes.Clone(b), []byte(`"checksum": "`+to+`"`))
+}
+
+func TestEncodeRefusesInvalid(t *testing.T) {
+	m := sample()
+	m.Runs[0].Name = "../../etc/passwd"
+	_, err := Encode(m)
+	if !errors.Is(err, ErrInvalid) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Encode error %v: want ErrInvalid and not ErrCorrupt", err)
+	}
+	m = sample()
+	m.FormatVersion = 2
+	if _, err := Encode(m); !errors.Is(err, ErrFormat) {
+		t.Fatalf("Encode of format 2: %v, want ErrFormat", err)
+	}
+	m = sample()
+	m.Metadata["bad"] = "\xff"
+	if _, err := Encode(m); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Encode of invalid UTF-8: %v, want ErrInvalid", err)
+	}
+}
+
+func TestCheckRunNameAcceptsRunNamer(t *testing.T) {
+	n := engines.NewRunNamer(1 << 40)
+	for _, ext := range []string{"sst", "log", "hint", "run0"} {
+		if name := n.Next(ext); CheckRunName(name) != nil {
+			t.Errorf("RunNamer name %q refused: %v", name, CheckRunName(name))
+		}
+	}
+	for _, ok := range []string{"a", "A.b-c_d", "x.y.z", "0"} {
+		if err := CheckRunName(ok); err != nil {
+			t.Errorf("CheckRunName(%q) = %v", ok, err)
+		}
+	}
+}
+
+func TestKeys(t *testing.T) {
+	for _, v := range []uint64{1, 7, 12, 1e10, 1<<64 - 1} {
+		k := Key(v)
+		if len(k) != len("manifests/")+20 {
+			t.Errorf("Key(%d) = %q: not 20 digits", v, k)
+		}
+		got, ok := ParseKey(k)
+		if !ok || got != v {
+			t.Errorf("ParseKey(Key(%d) = %q) = %d, %v", v, k, got, ok)
+		}
+	}
+	if k := Key(12); k != "manifests/00000000000000000012" {
+		t.Errorf("Key(12) = %q", k)
+	}
+	if Key(9) >= Key(10) || Key(99) >= Key(100) {
+		t.Error("keys do not sort numerically")
+	}
+	for _, bad := range []string{
+		"", "manifests/", "manifests/12", "manifests/00000000000000000000",
+		"manifests/0000000000000000001a", "manifests/00000000000000000012.tmp",
+		"runs/00000000000000000012", "manifests/+0000000000000000012",
+		"manifests/99999999999999999999", "x/manifests/00000000000000000012",
+	} {
+		if v, ok := ParseKey(bad); ok {
+			t.Errorf("ParseKey(%q) = %d, true", bad, v)
+		}
+	}
+	if RunKey("0000000000000001-a1b2c3d4.sst") != "runs/0000000000000001-a1b2c3d4.sst" {
+		t.Error("RunKey")
+	}
+}
