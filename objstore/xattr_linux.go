@@ -1,0 +1,37 @@
+//go:build linux
+
+package objstore
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// errNotDir is what the OS returns when a path component is a file.
+var errNotDir error = unix.ENOTDIR
+
+// setXattr sets the extended attribute name of f to value.
+func setXattr(f *os.File, name string, value []byte) error {
+	return unix.Fsetxattr(int(f.Fd()), name, value, 0)
+}
+
+// getXattr returns the extended attribute name of f, or nil when f has none
+// or the file system has no extended attributes.
+func getXattr(f *os.File, name string) ([]byte, error) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Fgetxattr(int(f.Fd()), name, buf)
+		switch {
+		case err == nil:
+			return buf[:n], nil
+		case errors.Is(err, unix.ENODATA), errors.Is(err, unix.ENOTSUP):
+			return nil, nil
+		case errors.Is(err, unix.ERANGE) && len(buf) < 1<<20:
+			buf = make([]byte, 4*len(buf))
+		default:
+			return nil, err
+		}
+	}
+}
