@@ -1,0 +1,262 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"time"
+
+	"github.com/tierkv/tierkv/engines"
+	"github.com/tierkv/tierkv/manifest"
+	"github.com/tierkv/tierkv/uploader"
+)
+
+// snapshotConfig holds the per-call options of Snapshot.
+type snapshotConfig struct {
+	metadata map[string]string
+}
+
+// SnapshotOption is a per-call option of Snapshot and SnapshotAsync.
+type SnapshotOption func(*snapshotConfig)
+
+// WithMetadata attaches user metadata (e.g. source offsets) to the snapshot;
+// it is committed atomically with the state and returned by Store.Metadata
+// after a restore of that version. The map is copied.
+func WithMetadata(md map[string]string) SnapshotOption {
+	md = maps.Clone(md)
+	return func(c *snapshotConfig) { c.metadata = md }
+}
+
+// SnapshotResult reports a committed snapshot.
+type SnapshotResult struct {
+	// Version is the committed version; Parent the version the state
+	// descended from (0 = none).
+	Version, Parent uint64
+	// Runs is the number of runs of the version; NewRuns those its parent
+	// did not have (uploaded since the parent, in the background or by this
+	// snapshot).
+	Runs, NewRuns int
+	// BytesUploaded is the size of the new runs; TotalBytes of all runs.
+	BytesUploaded, TotalBytes int64
+	// Duration is the wall time from seal to commit.
+	Duration time.Duration
+}
+
+// Snapshot seals the engine (writers continue), makes sure every run of the
+// checkpoint is durable in the remote, then commits manifest latest+1 with
+// create-if-absent. It returns ErrFenced if another writer committed that
+// version, and from then on refuses every commit with ErrFenced. Snapshots
+// are serialized. ErrNoRemote without a remote.
+func (s *Store) Snapshot(ctx context.Context, opts ...SnapshotOption) (SnapshotResult, error) {
+	return s.snapshot(ctx, true, opts)
+}
+
+// snapshot is Snapshot; SnapshotAsync passes checkClosed false because Close
+// waits for the snapshots started before it.
+func (s *Store) snapshot(ctx context.Context, checkClosed bool, opts []SnapshotOption) (SnapshotResult, error) {
+	var cfg snapshotConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if checkClosed {
+		if err := s.checkOpen(); err != nil {
+			return SnapshotResult{}, err
+		}
+	}
+	if s.remote == nil {
+		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: %w", ErrNoRemote)
+	}
+	start := time.Now()
+	res, err := s.snapshotLocked(ctx, cfg)
+	switch {
+	case errors.Is(err, ErrFenced):
+		s.met.snapshots.WithLabelValues("fenced").Inc()
+		s.log.Error("tiered: snapshot fenced: another writer owns the remote; no further commits", "remote", s.remoteName, "err", err)
+		return SnapshotResult{}, err
+	case err != nil:
+		s.met.snapshots.WithLabelValues("error").Inc()
+		s.log.Error("tiered: snapshot failed", "err", err)
+		return SnapshotResult{}, err
+	}
+	res.Duration = time.Since(start)
+	s.met.snapshots.WithLabelValues("ok").Inc()
+	s.met.snapDuration.Observe(res.Duration.Seconds())
+	s.met.snapBytes.Add(float64(res.BytesUploaded))
+	s.log.Info("tiered: snapshot committed", "version", res.Version, "parent", res.Parent, "runs", res.Runs,
+		"new_runs", res.NewRuns, "new_bytes", res.BytesUploaded, "total_bytes", res.TotalBytes, "duration", res.Duration)
+	return res, nil
+}
+
+func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (SnapshotResult, error) {
+	if s.st.fenced {
+		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: %w: an earlier commit lost; open a new store to take over", ErrFenced)
+	}
+	if err := s.resolvePending(ctx); err != nil {
+		return SnapshotResult{}, err
+	}
+	next := s.st.latest + 1
+	if s.st.version >= next {
+		// The state descends from a version this store did not know was
+		// committed: another writer moved past lastKnownLatest.
+		s.st.fenced = true
+		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: %w: version %d exists beyond the last version this store knew (%d)", ErrFenced, s.st.version, s.st.latest)
+	}
+	eng, gen := s.mu.eng, s.mu.gen // stable: only Restore (holding snapMu) changes them
+	cp, err := eng.Seal()
+	if err != nil {
+		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: seal: %w", err)
+	}
+	defer eng.Release(cp)
+	s.sums.put(cp.Runs...)
+	s.protect(cp.Runs)
+	defer s.unprotect()
+
+	names := make([]string, len(cp.Runs))
+	runs := make([]manifest.Run, len(cp.Runs))
+	var stats manifest.Stats
+	for i, r := range cp.Runs {
+		names[i] = r.Name
+		runs[i] = manifest.Run{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C}
+		if !s.up.Present(r.Name) {
+			// Sealed before a restart, or an upload that failed: (re)queue.
+			s.up.Enqueue(r, filepath.Join(gen.path, r.Name))
+		}
+		if _, ok := s.st.prevRuns[r.Name]; !ok {
+			stats.NewRuns++
+			stats.NewBytes += r.Size
+		}
+	}
+	if err := s.up.Wait(ctx, names); err != nil {
+		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: upload runs to remote %s: %w", s.remoteName, err)
+	}
+	m := &manifest.Manifest{
+		StoreID:     s.st.storeID,
+		Version:     next,
+		Parent:      s.st.version,
+		WriterID:    s.writerID,
+		CommitID:    newID(8),
+		Created:     time.Now().UTC(),
+		Engine:      s.st.kind,
+		Params:      s.st.params,
+		EngineState: cp.State,
+		Runs:        runs,
+		Metadata:    cfg.metadata,
+		Stats:       stats,
+	}
+	// Transient failures are retried with the same manifest (same commit
+	// id): Commit recognises our own manifest if an attempt did land. The
+	// version is never re-chosen.
+	err = uploader.Retry(ctx, retryOptions, func(ctx context.Context) error {
+		return manifest.Commit(ctx, s.remote, m)
+	})
+	if err != nil {
+		if errors.Is(err, manifest.ErrFenced) {
+			s.st.fenced = true
+			return SnapshotResult{}, fmt.Errorf("tiered: snapshot: commit version %d: %w", next, err)
+		}
+		// Ambiguous: the manifest may exist. The next snapshot checks.
+		s.st.pending = m
+		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: commit version %d to remote %s: %w", next, s.remoteName, err)
+	}
+	s.committed(m)
+	return SnapshotResult{
+		Version: m.Version, Parent: m.Parent,
+		Runs: len(m.Runs), NewRuns: m.Stats.NewRuns,
+		BytesUploaded: m.Stats.NewBytes, TotalBytes: m.Stats.TotalBytes,
+	}, nil
+}
+
+// committed records that m is now the version the local state descends
+// from.
+func (s *Store) committed(m *manifest.Manifest) {
+	s.st.latest = m.Version
+	s.st.prevRuns = runSet(m.Runs)
+	s.st.pending = nil
+	s.setDescent(m.Version, m.Metadata)
+	if err := s.persistLocked(); err != nil {
+		// The snapshot is durable; only the local record lags. Open with a
+		// remote restores it anyway.
+		s.log.Warn("tiered: record committed version locally", "version", m.Version, "err", err)
+	}
+}
+
+// resolvePending settles a commit that failed ambiguously: if the manifest
+// exists and is ours it was committed; if it exists and is not, we are
+// fenced; if it does not exist, nothing happened.
+func (s *Store) resolvePending(ctx context.Context) error {
+	p := s.st.pending
+	if p == nil {
+		return nil
+	}
+	got, err := manifest.Load(ctx, s.remote, p.Version)
+	switch {
+	case err == nil && got.CommitID == p.CommitID:
+		s.log.Info("tiered: an earlier ambiguous commit did succeed", "version", p.Version)
+		s.committed(got)
+	case err == nil:
+		s.st.fenced = true
+		s.st.pending = nil
+		return fmt.Errorf("tiered: snapshot: %w: version %d was committed by writer %s", ErrFenced, p.Version, got.WriterID)
+	case errors.Is(err, manifest.ErrVersionNotFound):
+		s.st.pending = nil
+	default:
+		return fmt.Errorf("tiered: snapshot: check earlier commit of version %d: %w", p.Version, err)
+	}
+	return nil
+}
+
+// protect marks runs of a snapshot in flight, which Store.GC never deletes.
+func (s *Store) protect(runs []engines.RunInfo) {
+	s.prot.Lock()
+	defer s.prot.Unlock()
+	for _, r := range runs {
+		s.prot.inflight[r.Name] = struct{}{}
+	}
+}
+
+func (s *Store) unprotect() {
+	s.prot.Lock()
+	defer s.prot.Unlock()
+	clear(s.prot.inflight)
+}
+
+// SnapshotHandle is a snapshot running in the background.
+type SnapshotHandle struct {
+	done chan struct{}
+	res  SnapshotResult
+	err  error
+}
+
+// Wait blocks until the snapshot finished and returns its result.
+func (h *SnapshotHandle) Wait() (SnapshotResult, error) {
+	<-h.done
+	return h.res, h.err
+}
+
+// Done returns a channel closed when the snapshot finished.
+func (h *SnapshotHandle) Done() <-chan struct{} { return h.done }
+
+// SnapshotAsync starts Snapshot in the background and returns at once, so
+// the caller can keep processing while runs upload. Close waits for it.
+func (s *Store) SnapshotAsync(ctx context.Context, opts ...SnapshotOption) *SnapshotHandle {
+	h := &SnapshotHandle{done: make(chan struct{})}
+	s.mu.RLock()
+	if s.mu.closed {
+		s.mu.RUnlock()
+		h.err = ErrClosed
+		close(h.done)
+		return h
+	}
+	s.wg.Add(1)
+	s.mu.RUnlock()
+	go func() {
+		defer s.wg.Done()
+		defer close(h.done)
+		h.res, h.err = s.snapshot(ctx, false, opts)
+	}()
+	return h
+}
