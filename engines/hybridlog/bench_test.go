@@ -2,9 +2,13 @@ package hybridlog
 
 import (
 	"bytes"
+	"flag"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
+	"github.com/tierkv/tierkv/cache"
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/engines/enginetest"
 )
 
@@ -12,6 +16,24 @@ import (
 // parameters.
 func BenchmarkEngine(b *testing.B) {
 	enginetest.RunBenchmarks(b, factory(DefaultParams()))
+}
+
+// BenchmarkEngineWithCache is BenchmarkEngine with a 64 MiB block cache, as
+// the tiered store runs the engine: reads of records already evicted from the
+// window hit the cache instead of the file.
+func BenchmarkEngineWithCache(b *testing.B) {
+	c, err := cache.New(64 << 20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	enginetest.RunBenchmarks(b, enginetest.Factory{
+		Kind: Kind,
+		Open: func(o engines.OpenOptions) (engines.Engine, error) {
+			o.Cache = c
+			return Open(o, DefaultParams())
+		},
+	})
 }
 
 type keyChooser interface{ Next() uint64 }
@@ -25,9 +47,15 @@ func (u *uniformChooser) Next() uint64 { return u.rng.Uint64N(u.n) }
 
 // BenchmarkInPlaceGoMap is the reference point for BenchmarkEngine/Set and
 // Get: a map[string][]byte updated in place (copy into the existing value),
-// same keys, values and key choice, no durability at all.
+// same keys, values, key choice and number of keys (-enginetest.keys), no
+// durability at all.
 func BenchmarkInPlaceGoMap(b *testing.B) {
-	const n = 1_000_000
+	n := uint64(1_000_000)
+	if f := flag.Lookup("enginetest.keys"); f != nil {
+		if v, err := strconv.ParseUint(f.Value.String(), 10, 64); err == nil && v > 0 {
+			n = v
+		}
+	}
 	val := bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz"), 4)[:enginetest.BenchValueSize]
 	choosers := map[string]func(seed int64) keyChooser{
 		"uniform": func(seed int64) keyChooser {

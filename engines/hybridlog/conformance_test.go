@@ -20,11 +20,13 @@ func factory(p Params) enginetest.Factory {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel() // both suites mostly wait for fsync
 	enginetest.Run(t, factory(tinyParams()))
 }
 
 // TestConformanceRoomy runs the suite with a window large enough that most
 // updates happen in place.
 func TestConformanceRoomy(t *testing.T) {
+	t.Parallel()
 	enginetest.Run(t, factory(Params{MemSegmentLen: 1 << 20, ROLagInterval: 64 << 10, FlushInterval: 64 << 10, MaxRunsPerLevel: 4}))
 }
