@@ -74,8 +74,11 @@
 // If-None-Match: * on PutObject, and for objects over 16 MiB uploads 8 MiB
 // parts (4 in flight) and sends If-None-Match: * on CompleteMultipartUpload,
 // after a HeadObject that spares the upload when the key exists; a failed
-// multipart upload is aborted. minio uses PutObjectOptions.SetMatchETagExcept("*"),
-// which minio-go also sends on CompleteMultipartUpload. MinIO honours both.
+// multipart upload is aborted. minio uses PutObjectOptions.SetMatchETagExcept("*");
+// above 8 MiB it drives the multipart upload itself through minio.Core and
+// sends the condition on CompleteMultipartUpload too (minio-go's PutObject
+// sends it only when the upload starts, so two overlapping creates would both
+// win). MinIO honours both.
 // The file backend writes a temporary file in the target directory, fsyncs
 // it and link(2)s it into place, which fails with EEXIST if the key exists;
 // mem checks under its lock. Exactly one of concurrent creates wins.

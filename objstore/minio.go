@@ -100,6 +100,13 @@ func (s *minioStore) Put(ctx context.Context, key string, r io.Reader, size int6
 	if opts.IfAbsent {
 		po.SetMatchETagExcept("*")
 	}
+	if opts.IfAbsent && size > minioPartSize {
+		// minio-go's PutObject drops If-None-Match from the
+		// CompleteMultipartUpload of a multipart upload, so two overlapping
+		// creates would both succeed; drive the upload through minio.Core,
+		// which sends the condition on the complete call.
+		return s.putMultipartIfAbsent(ctx, key, r, size, po)
+	}
 	cr := &countReader{r: r}
 	body := io.Reader(cr)
 	if ra, base, ok := readerAtOf(r); ok {
@@ -116,6 +123,56 @@ func (s *minioStore) Put(ctx context.Context, key string, r io.Reader, size int6
 		// minio-go stops at EOF; the object must not stay short.
 		_ = s.client.RemoveObject(context.WithoutCancel(ctx), s.bucket, key, minio.RemoveObjectOptions{})
 		return fmt.Errorf("objstore: minio put %s: body ended after %d of %d bytes: %w", key, info.Size, size, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+// putMultipartIfAbsent uploads size bytes of r in minioPartSize parts and
+// completes the upload with the create-if-absent condition of po, so that of
+// concurrent creates exactly one wins. A failed upload is aborted.
+func (s *minioStore) putMultipartIfAbsent(ctx context.Context, key string, r io.Reader, size int64, po minio.PutObjectOptions) error {
+	core := minio.Core{Client: s.client}
+	uploadID, err := core.NewMultipartUpload(ctx, s.bucket, key, po)
+	if err != nil {
+		return s.mapErr("put", key, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = core.AbortMultipartUpload(context.WithoutCancel(ctx), s.bucket, key, uploadID)
+		}
+	}()
+	ra, base, random := readerAtOf(r)
+	var buf []byte
+	if !random {
+		buf = make([]byte, minioPartSize)
+	}
+	var parts []minio.CompletePart
+	for off, n := int64(0), 1; off < size; n++ {
+		want := min(int64(minioPartSize), size-off)
+		var part io.Reader
+		if random {
+			part = io.NewSectionReader(ra, base+off, want)
+		} else {
+			if _, err := io.ReadFull(r, buf[:want]); err != nil {
+				return fmt.Errorf("objstore: minio put %s: body ended after %d of %d bytes: %w", key, off, size, io.ErrUnexpectedEOF)
+			}
+			part = bytes.NewReader(buf[:want])
+		}
+		p, err := core.PutObjectPart(ctx, s.bucket, key, uploadID, n, part, want, minio.PutObjectPartOptions{})
+		if err != nil {
+			return s.mapErr("put", key, err)
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
+		off += want
+	}
+	info, err := core.CompleteMultipartUpload(ctx, s.bucket, key, uploadID, parts, po)
+	if err != nil {
+		return s.mapErr("put", key, err)
+	}
+	done = true
+	if info.Size != 0 && info.Size != size {
+		return fmt.Errorf("objstore: minio put %s: stored %d of %d bytes: %w", key, info.Size, size, io.ErrUnexpectedEOF)
 	}
 	return nil
 }
