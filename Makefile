@@ -33,7 +33,7 @@ build:
 
 ## test: all tests with the race detector against a throw-away MinIO server
 test:
-	scripts/with-minio.sh $(GO) test $(TEST_FLAGS) $(PKGS)
+	TEST_FLAGS='$(TEST_FLAGS)' scripts/with-minio.sh scripts/test.sh $(PKGS)
 
 ## vet: go vet and a gofmt check
 vet:

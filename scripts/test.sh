@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# test.sh: the body of `make test`, run by scripts/with-minio.sh so that the
+# TIERKV_TEST_MINIO_* variables point at a live server.
+#
+#   scripts/test.sh [PKG...]     default: ./...
+#
+# 1. go test $TEST_FLAGS on the main module's packages except integration/;
+# 2. go test $TEST_FLAGS -v on integration/ (when selected), so the output
+#    shows which server and client libraries the end-to-end tests used;
+# 3. go vet and go test on the bench module (its own go.mod), when all
+#    packages are selected.
+# Every step runs even if an earlier one failed; the exit status is non-zero
+# if any failed.
+set -uo pipefail
+
+GO=${GO:-go}
+TEST_FLAGS=${TEST_FLAGS:--race -count=1}
+cd "$(dirname "$0")/.."
+
+pkgs=("$@")
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+
+mapfile -t selected < <($GO list "${pkgs[@]}")
+main=()
+integration=()
+for p in "${selected[@]}"; do
+	case "$p" in
+	*/integration) integration+=("$p") ;;
+	*) main+=("$p") ;;
+	esac
+done
+
+status=0
+if [ ${#main[@]} -gt 0 ]; then
+	# shellcheck disable=SC2086
+	$GO test $TEST_FLAGS "${main[@]}" || status=1
+fi
+if [ ${#integration[@]} -gt 0 ]; then
+	# shellcheck disable=SC2086
+	$GO test $TEST_FLAGS -v "${integration[@]}" 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME)|    --- PASS|        --- PASS)' 
+	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
+if [ "${pkgs[*]}" = "./..." ]; then
+	(cd bench && $GO vet ./... && $GO test -count=1 ./...) || status=1
+fi
+exit $status
