@@ -121,11 +121,18 @@
 //  4. if the key already exists (objstore.ErrPrecondition), loads it: the same
 //     CommitID means an earlier attempt of ours whose answer was lost did
 //     succeed, and Commit returns nil; anything else means another writer won
-//     this version, and Commit returns an error matching [ErrFenced].
+//     this version, and Commit returns an error matching [ErrFenced];
+//  5. once the manifest is in place (created now or by an earlier attempt),
+//     lists the versions again: a writer paused between step 2 and step 3 can
+//     land in a gap that Forget left below the latest version, which
+//     create-if-absent cannot see. If a version above m.Version exists, m is
+//     stale: Commit deletes it (it is ours) and returns ErrFenced. Between the
+//     create and the delete a listing may show the stale version, never as
+//     the latest.
 //
 // A Commit that fails with any other error may or may not have created the
-// object; retry it with the same *Manifest (which keeps its CommitID) and step
-// 4 sorts it out. A writer that got ErrFenced must stop committing.
+// object; retry it with the same *Manifest (which keeps its CommitID) and steps
+// 4 and 5 sort it out. A writer that got ErrFenced must stop committing.
 //
 // # Concurrency
 //

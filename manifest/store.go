@@ -132,6 +132,30 @@ func NewCommitID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// withdrawIfOvertaken closes the one window the listing before the create
+// leaves open: a writer paused between that listing and its create can land
+// in a gap that Forget left below the latest version, and create-if-absent
+// cannot see that. After the create the versions are listed again; if one
+// above m exists, m is stale: it is deleted (it is ours: we just created it)
+// and the commit reports ErrFenced. A reader listing in between may see the
+// stale version, never as the latest. If the confirming listing fails, the
+// error is returned with m in place; a retry of Commit with the same m finds
+// it, recognises it as ours and confirms again.
+func withdrawIfOvertaken(ctx context.Context, s objstore.Store, m *Manifest) error {
+	vs, err := ListVersions(ctx, s)
+	if err != nil {
+		return fmt.Errorf("manifest: commit version %d: confirm: %w", m.Version, err)
+	}
+	n := len(vs)
+	if n == 0 || vs[n-1] <= m.Version {
+		return nil
+	}
+	if err := s.Delete(ctx, Key(m.Version)); err != nil {
+		return fmt.Errorf("manifest: commit version %d: withdraw it after version %d was found above it: %w", m.Version, vs[n-1], err)
+	}
+	return fmt.Errorf("%w: commit version %d: version %d already exists above it (the version was free only because Forget deleted it); withdrawn", ErrFenced, m.Version, vs[n-1])
+}
+
 // Commit creates manifest m.Version with create-if-absent, following the
 // protocol in the package documentation. Every run m names must already be
 // durable in s. Commit fills in m's FormatVersion, CommitID and Created when
@@ -166,7 +190,7 @@ func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 		Metadata: map[string]string{"crc32c": m.Checksum},
 	})
 	if err == nil {
-		return nil
+		return withdrawIfOvertaken(ctx, s, m)
 	}
 	if !errors.Is(err, objstore.ErrPrecondition) {
 		return fmt.Errorf("manifest: commit version %d: %w", m.Version, err)
@@ -174,7 +198,7 @@ func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 	existing, lerr := load(ctx, s, m.Version)
 	switch {
 	case lerr == nil && existing.CommitID == m.CommitID:
-		return nil // our own earlier attempt succeeded
+		return withdrawIfOvertaken(ctx, s, m) // our own earlier attempt succeeded
 	case lerr == nil:
 		return fmt.Errorf("%w: commit version %d: it was created by writer %q at %s (commit %s)",
 			ErrFenced, m.Version, existing.WriterID, existing.Created.Format(time.RFC3339), existing.CommitID)

@@ -251,6 +251,43 @@ func TestCommitBelowLatestIsFenced(t *testing.T) {
 	}
 }
 
+// overtakingStore lets another writer commit version above just before the
+// first manifest Put, as if the committing writer had paused between its
+// listing and its create.
+type overtakingStore struct {
+	objstore.Store
+	t     *testing.T
+	above uint64
+	done  bool
+}
+
+func (s *overtakingStore) Put(ctx context.Context, key string, r io.Reader, size int64, opts objstore.PutOptions) error {
+	if !s.done {
+		s.done = true
+		commitN(s.t, s.Store, s.above)
+	}
+	return s.Store.Put(ctx, key, r, size, opts)
+}
+
+func TestCommitIntoForgetGapAfterPauseIsWithdrawn(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMem()
+	commitN(t, mem, 1)
+	// Version 2 is free when the writer lists (as after a Forget); another
+	// writer commits 4 while it is paused before its create.
+	s := &overtakingStore{Store: mem, t: t, above: 4}
+	err := Commit(ctx, s, &Manifest{Version: 2, Parent: 1, Engine: "lsm"})
+	if !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "version 4 already exists above it") {
+		t.Fatalf("commit into a gap after a pause: %v", err)
+	}
+	if _, err := mem.Head(ctx, Key(2)); !errors.Is(err, objstore.ErrNotExist) {
+		t.Fatalf("the stale version 2 was left in place: %v", err)
+	}
+	if vs, err := ListVersions(ctx, mem); err != nil || len(vs) != 2 || vs[0] != 1 || vs[1] != 4 {
+		t.Fatalf("versions after the withdrawal: %v, %v", vs, err)
+	}
+}
+
 func TestCommitRace(t *testing.T) {
 	ctx := context.Background()
 	s := objstore.NewMem()

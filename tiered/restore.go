@@ -157,6 +157,7 @@ func (s *Store) switchTo(ctx context.Context, m *manifest.Manifest) (RestoreResu
 	s.st.storeID, s.st.kind, s.st.params = m.StoreID, m.Engine, params
 	s.st.prevRuns = runSet(m.Runs)
 	s.setDescent(m.Version, m.Metadata)
+	s.st.pendingStale = s.st.pending != nil
 	s.up.MarkPresent(cp.Runs...) // the remote holds them: never upload them again
 
 	s.mu.Lock()

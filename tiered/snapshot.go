@@ -159,7 +159,7 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 			return SnapshotResult{}, fmt.Errorf("tiered: snapshot: commit version %d: %w", next, err)
 		}
 		// Ambiguous: the manifest may exist. The next snapshot checks.
-		s.st.pending = m
+		s.st.pending, s.st.pendingStale = m, false
 		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: commit version %d to remote %s: %w", next, s.remoteName, err)
 	}
 	s.committed(m)
@@ -194,6 +194,13 @@ func (s *Store) resolvePending(ctx context.Context) error {
 	}
 	got, err := manifest.Load(ctx, s.remote, p.Version)
 	switch {
+	case err == nil && got.CommitID == p.CommitID && s.st.pendingStale:
+		// It landed, but a restore has replaced the state it described since:
+		// the version exists (so the next one is above it) while the local
+		// state, its parent and metadata stay those of the restored version.
+		s.log.Info("tiered: an earlier ambiguous commit did succeed; the state has been restored since", "version", p.Version, "state_version", s.st.version)
+		s.st.latest = max(s.st.latest, got.Version)
+		s.st.pending = nil
 	case err == nil && got.CommitID == p.CommitID:
 		s.log.Info("tiered: an earlier ambiguous commit did succeed", "version", p.Version)
 		s.committed(got)

@@ -67,6 +67,9 @@ type Store struct {
 		prevRuns map[string]struct{} // runs of version
 		fenced   bool
 		pending  *manifest.Manifest // commit that failed ambiguously
+		// pendingStale: a restore replaced the local state after pending
+		// was attempted, so if pending did land it only raises latest.
+		pendingStale bool
 	}
 	descent atomic.Pointer[descent] // st.version and st.metadata, readable without snapMu
 
