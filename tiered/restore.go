@@ -500,6 +500,7 @@ func syncDir(dir string) error {
 // directory dir would download and reuse. It reads the local run files it
 // could reuse to check their CRC-32C, and changes nothing.
 func PlanRestore(ctx context.Context, dir string, st objstore.Store, version uint64) (RestorePlan, error) {
+	st = withReadRetries(st)
 	m, err := loadVersion(ctx, st, version)
 	if err != nil {
 		return RestorePlan{}, fmt.Errorf("tiered: plan restore: %w", err)
@@ -531,6 +532,7 @@ func currentGenPath(dir string) (string, error) {
 // Options.ResumeLocal. Whatever was in dir before is replaced, but only once
 // the new state is complete; on error it is left as it was.
 func RestoreTo(ctx context.Context, dir string, st objstore.Store, version uint64, progress func(done, total int64)) (RestoreResult, error) {
+	st = withReadRetries(st)
 	start := time.Now()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return RestoreResult{}, fmt.Errorf("tiered: create %s: %w", dir, err)

@@ -75,6 +75,7 @@ func (s *Store) Forget(ctx context.Context, p Policy, dryRun bool) ([]uint64, er
 // Forget deletes the manifests of st that p does not keep (never the latest)
 // and returns their versions, ascending; with dryRun it only lists them.
 func Forget(ctx context.Context, st objstore.Store, p Policy, dryRun bool) ([]uint64, error) {
+	st = withReadRetries(st)
 	return forget(ctx, st, p, dryRun, slog.New(slog.DiscardHandler), 0)
 }
 
@@ -180,6 +181,7 @@ func (s *Store) GC(ctx context.Context, grace time.Duration, dryRun bool) (GCRes
 // older than grace; with dryRun it only lists them. It refuses to run while a
 // manifest cannot be read, since it could not know what that one references.
 func GC(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool) (GCResult, error) {
+	st = withReadRetries(st)
 	return gc(ctx, st, grace, dryRun, slog.New(slog.DiscardHandler), nil)
 }
 

@@ -184,7 +184,7 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 func (s *Store) openRemote(ctx context.Context) error {
 	switch {
 	case s.o.Store != nil:
-		s.remote = s.o.Store
+		s.remote = withReadRetries(s.o.Store)
 		s.remoteName = "(Options.Store)"
 		if str, ok := s.o.Store.(fmt.Stringer); ok {
 			s.remoteName = objstore.Redact(str.String())
@@ -195,7 +195,7 @@ func (s *Store) openRemote(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("tiered: open remote %s: %w", s.remoteName, err)
 		}
-		s.remote, s.ownRemote = st, true
+		s.remote, s.ownRemote = withReadRetries(st), true
 	default:
 		return nil
 	}

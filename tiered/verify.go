@@ -35,6 +35,7 @@ func (p Problem) String() string {
 // The error is for failures that stop the check (listing, a transient read
 // error); what is wrong with the data is in the problems.
 func Verify(ctx context.Context, st objstore.Store, versions []uint64, deep bool) ([]Problem, error) {
+	st = withReadRetries(st)
 	if versions == nil {
 		vs, err := manifest.ListVersions(ctx, st)
 		if err != nil {
