@@ -24,7 +24,7 @@ export GO
 export TIERKV_CACHE := $(CACHE)
 export TIERKV_MINIO_VERSION := $(MINIO_VERSION)
 
-.PHONY: build test vet demo clean bench bench-quick
+.PHONY: build test stress vet demo clean bench bench-quick
 
 ## build: compile every package and the tierkv CLI into ./bin/tierkv
 build:
@@ -34,6 +34,10 @@ build:
 ## test: all tests with the race detector against a throw-away MinIO server
 test:
 	TEST_FLAGS='$(TEST_FLAGS)' scripts/with-minio.sh scripts/test.sh $(PKGS)
+
+## stress: the reliability suite at full scale and every fuzz target (FUZZTIME each, default 30s)
+stress:
+	scripts/with-minio.sh scripts/stress.sh
 
 ## vet: go vet and a gofmt check
 vet:

@@ -79,9 +79,12 @@
 // missing ones downloaded to "<name>.tmp", verified (size and CRC-32C),
 // fsynced and renamed. The new engine is opened on the new generation, then
 // STORE is rewritten to point at it (the commit point of a restore), the old
-// engine closed and its generation deleted. Open removes every data-NNNNNN
-// directory STORE does not name, so a crash at any point leaves either the
-// old state or the new one.
+// engine closed and its generation deleted. A data-NNNNNN directory STORE
+// does not name is left by a restore that crashed before its commit point:
+// the next restore (in Open, Restore or RestoreTo) reuses the runs in it that
+// match its manifest (name, size and CRC-32C, so nothing verified is
+// downloaded twice), and Open removes it afterwards. A crash at any point
+// leaves either the old state or the new one.
 //
 // STORE is JSON (encoding/json, keys sorted), written with
 // engines.WriteFileAtomic (temporary file, fsync, rename, fsync of <dir>):

@@ -182,22 +182,29 @@ func generations(dir string) (names []string, highest uint64, err error) {
 	return names, highest, nil
 }
 
-// removeStaleGenerations deletes every generation directory but keep (the
-// one STORE names; "" = none): leftovers of an interrupted restore.
-func removeStaleGenerations(dir, keep string) error {
+// staleGenerations returns the paths of the generation directories in dir
+// other than keep: left by a restore that crashed before its commit point.
+func staleGenerations(dir, keep string) ([]string, error) {
 	names, _, err := generations(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var stale []string
 	for _, n := range names {
-		if n == keep {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
-			return fmt.Errorf("tiered: remove stale %s: %w", n, err)
+		if n != keep {
+			stale = append(stale, filepath.Join(dir, n))
 		}
 	}
-	return nil
+	return stale, nil
+}
+
+// removeDirs removes directories whose loss costs nothing but space (stale
+// generations once a restore no longer needs them); failures are left for
+// the next Open.
+func removeDirs(paths []string) {
+	for _, p := range paths {
+		_ = os.RemoveAll(p)
+	}
 }
 
 // nextGen returns the name of a new generation directory above every one

@@ -126,11 +126,11 @@ func (s *Store) switchTo(ctx context.Context, m *manifest.Manifest) (RestoreResu
 	if oldGen != nil {
 		cur = oldGen.path
 	}
-	plan, err := planRuns(cur, m, &s.sums)
+	plan, from, err := planRuns(cur, s.stale, m, &s.sums)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("tiered: restore version %d: %w", m.Version, err)
 	}
-	stg := stager{dir: s.dir, cur: cur, remote: s.remote, sums: &s.sums, conc: s.o.UploadConcurrency, met: s.met, log: s.log}
+	stg := stager{dir: s.dir, from: from, remote: s.remote, sums: &s.sums, conc: s.o.UploadConcurrency, met: s.met, log: s.log}
 	name, plan, err := stg.stage(ctx, plan)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("tiered: restore version %d from remote %s: %w", m.Version, s.remoteName, err)
@@ -210,17 +210,37 @@ func checkpointOf(m *manifest.Manifest) engines.Checkpoint {
 	return engines.Checkpoint{Kind: m.Engine, Runs: runs, State: m.EngineState}
 }
 
-// planRuns sorts the runs of m into those present in the directory cur (same
-// name, size and CRC-32C; "" = no local state) and those to download.
-// Checksums come from sums when known; others are computed once and added.
-func planRuns(cur string, m *manifest.Manifest, sums *runSums) (RestorePlan, error) {
-	plan := RestorePlan{Version: m.Version}
+// planRuns sorts the runs of m into those present locally (same name, size
+// and CRC-32C) and those to download. It looks in the current generation
+// directory cur ("" = no local state), then in the stale generations left by
+// a restore that crashed, whose downloaded and verified runs are reused
+// rather than downloaded again. Checksums come from sums when known (they
+// describe files of cur only); others are computed once. from maps every
+// reused run to the directory holding it.
+func planRuns(cur string, stale []string, m *manifest.Manifest, sums *runSums) (plan RestorePlan, from map[string]string, err error) {
+	plan = RestorePlan{Version: m.Version}
+	from = map[string]string{}
 	for _, r := range m.Runs {
+		src := ""
 		ok, err := localRunMatches(cur, r, sums)
 		if err != nil {
-			return RestorePlan{}, err
+			return RestorePlan{}, nil, err
 		}
 		if ok {
+			src = cur
+		}
+		for _, dir := range stale {
+			if src != "" {
+				break
+			}
+			if ok, err := localRunMatches(dir, r, &runSums{}); err != nil {
+				return RestorePlan{}, nil, err
+			} else if ok {
+				src = dir
+			}
+		}
+		if src != "" {
+			from[r.Name] = src
 			plan.Reuse = append(plan.Reuse, r)
 			plan.ReuseBytes += r.Size
 		} else {
@@ -228,7 +248,7 @@ func planRuns(cur string, m *manifest.Manifest, sums *runSums) (RestorePlan, err
 			plan.DownloadBytes += r.Size
 		}
 	}
-	return plan, nil
+	return plan, from, nil
 }
 
 func localRunMatches(cur string, r manifest.Run, sums *runSums) (bool, error) {
@@ -262,8 +282,8 @@ func localRunMatches(cur string, r manifest.Run, sums *runSums) (bool, error) {
 
 // stager builds a new generation directory holding every run of a plan.
 type stager struct {
-	dir      string // store directory
-	cur      string // current generation directory; "" = none
+	dir      string            // store directory
+	from     map[string]string // directory holding each reused run (planRuns)
 	remote   objstore.Store
 	sums     *runSums
 	conc     int
@@ -292,7 +312,7 @@ func (st *stager) stage(ctx context.Context, plan RestorePlan) (_ string, _ Rest
 	}()
 	done := RestorePlan{Version: plan.Version, Download: plan.Download, DownloadBytes: plan.DownloadBytes}
 	for _, r := range plan.Reuse {
-		err := linkOrCopy(filepath.Join(st.cur, r.Name), filepath.Join(path, r.Name))
+		err := linkOrCopy(filepath.Join(st.from[r.Name], r.Name), filepath.Join(path, r.Name))
 		switch {
 		case err == nil:
 			done.Reuse = append(done.Reuse, r)
@@ -505,24 +525,23 @@ func PlanRestore(ctx context.Context, dir string, st objstore.Store, version uin
 	if err != nil {
 		return RestorePlan{}, fmt.Errorf("tiered: plan restore: %w", err)
 	}
-	cur, err := currentGenPath(dir)
+	local, hasLocal, err := readStoreFile(dir)
 	if err != nil {
 		return RestorePlan{}, err
 	}
-	plan, err := planRuns(cur, m, &runSums{})
+	cur := ""
+	if hasLocal {
+		cur = filepath.Join(dir, local.Data)
+	}
+	stale, err := staleGenerations(dir, local.Data)
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	plan, _, err := planRuns(cur, stale, m, &runSums{})
 	if err != nil {
 		return RestorePlan{}, fmt.Errorf("tiered: plan restore of version %d: %w", m.Version, err)
 	}
 	return plan, nil
-}
-
-// currentGenPath returns the engine directory STORE names in dir, or "".
-func currentGenPath(dir string) (string, error) {
-	f, ok, err := readStoreFile(dir)
-	if err != nil || !ok {
-		return "", err
-	}
-	return filepath.Join(dir, f.Data), nil
 }
 
 // RestoreTo restores version (0 = latest) into the store directory dir
@@ -550,7 +569,11 @@ func RestoreTo(ctx context.Context, dir string, st objstore.Store, version uint6
 	if hasLocal {
 		cur = filepath.Join(dir, local.Data)
 	}
-	if err := removeStaleGenerations(dir, local.Data); err != nil {
+	// Generations STORE does not name are left by a restore that crashed:
+	// their verified runs are reused, and they are removed once this restore
+	// is done.
+	stale, err := staleGenerations(dir, local.Data)
+	if err != nil {
 		return RestoreResult{}, err
 	}
 	m, err := loadVersion(ctx, st, version)
@@ -561,11 +584,11 @@ func RestoreTo(ctx context.Context, dir string, st objstore.Store, version uint6
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("tiered: restore version %d: engine parameters: %w", m.Version, err)
 	}
-	plan, err := planRuns(cur, m, &runSums{})
+	plan, from, err := planRuns(cur, stale, m, &runSums{})
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("tiered: restore version %d: %w", m.Version, err)
 	}
-	stg := stager{dir: dir, cur: cur, remote: st, sums: &runSums{}, conc: DefaultUploadConcurrency, progress: progress}
+	stg := stager{dir: dir, from: from, remote: st, sums: &runSums{}, conc: DefaultUploadConcurrency, progress: progress}
 	name, plan, err := stg.stage(ctx, plan)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("tiered: restore version %d: %w", m.Version, err)
@@ -591,6 +614,7 @@ func RestoreTo(ctx context.Context, dir string, st objstore.Store, version uint6
 	if hasLocal {
 		_ = os.RemoveAll(cur)
 	}
+	removeDirs(stale)
 	return RestoreResult{
 		Version:         m.Version,
 		RunsDownloaded:  len(plan.Download),

@@ -55,6 +55,10 @@ type Store struct {
 		closed bool
 	}
 
+	// stale are generation directories left by a crashed restore, whose
+	// verified runs a restore during Open reuses; removed at the end of Open.
+	stale []string
+
 	// snapMu serializes Snapshot, Restore and Close, and guards st.
 	snapMu sync.Mutex
 	st     struct {
@@ -141,7 +145,9 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 	if hasLocal {
 		keep = local.Data
 	}
-	if err := removeStaleGenerations(o.Dir, keep); err != nil {
+	// Generations STORE does not name were left by a restore that crashed:
+	// a restore during Open reuses their verified runs; then they go.
+	if s.stale, err = staleGenerations(o.Dir, keep); err != nil {
 		return nil, err
 	}
 	if s.cache, err = cache.New(o.CacheBytes); err != nil {
@@ -175,6 +181,8 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
+	removeDirs(s.stale)
+	s.stale = nil
 	s.log.Info("tiered: opened store", "dir", s.dir, "remote", s.remoteName, "engine", s.st.kind,
 		"store_id", s.st.storeID, "version", s.st.version, "latest", s.st.latest, "writer", s.writerID)
 	return s, nil

@@ -127,7 +127,7 @@ func (d *DB) flushRange(buf []byte, start, end uint64) error {
 	if err := d.writeCurrentLocked(); err != nil {
 		d.levels[0] = d.levels[0][:len(d.levels[0])-1]
 		d.stateMu.Unlock()
-		d.discard(r)
+		d.abandon(r)
 		return err
 	}
 	full := len(d.levels[0]) >= d.p.MaxRunsPerLevel
@@ -192,6 +192,17 @@ func (d *DB) removeFiles(names ...string) {
 			d.log.Warn("remove file", "file", n, "err", err)
 		}
 	}
+}
+
+// abandon drops a run whose publication in CURRENT failed, keeping its
+// files: WriteFileAtomic can fail after its rename took effect (the directory
+// fsync failed), so CURRENT may name the run. The next Open removes them if
+// CURRENT does not.
+func (d *DB) abandon(r *run) {
+	d.openMu.Lock()
+	delete(d.openRuns, r)
+	d.openMu.Unlock()
+	r.f.Close()
 }
 
 // discard drops a run that never became live.

@@ -99,12 +99,14 @@ func (d *DB) mergeOnce() (bool, error) {
 		d.levels = d.levels[:len(d.levels)-1]
 	}
 	if err := d.writeCurrentLocked(); err != nil {
-		// Put the inputs back: the state on disk still names them.
+		// Put the inputs back: they stay live in memory. CURRENT on disk
+		// names either them or (if only the directory fsync failed) the
+		// output, which therefore keeps its files.
 		d.levels[li] = append(inputs, d.levels[li]...)
 		if out != nil {
 			l := d.levels[li+1]
 			d.levels[li+1] = l[:len(l)-1]
-			d.discard(out)
+			d.abandon(out)
 		}
 		return false, err
 	}

@@ -157,7 +157,7 @@ func (d *DB) mergeOnce() (did bool, err error) {
 	if err := d.writeCurrent(levels); err != nil {
 		d.v.Unlock()
 		if out != nil {
-			d.discard(out)
+			d.abandon(out)
 		}
 		return false, fmt.Errorf("merge level %d: %w", lvl, err)
 	}

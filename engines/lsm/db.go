@@ -621,6 +621,12 @@ func (d *DB) discard(r *run) {
 	r.unref()
 }
 
+// abandon drops a run whose publication in CURRENT failed, keeping its file:
+// WriteFileAtomic can fail after its rename took effect (the directory fsync
+// failed), so CURRENT may name the run. The next Open removes it if CURRENT
+// does not.
+func (d *DB) abandon(r *run) { r.unref() }
+
 // flushOldest writes the oldest frozen memtable as a level-0 run and makes
 // it live. flushMu must be held. did is false when nothing was frozen.
 func (d *DB) flushOldest() (did bool, err error) {
@@ -657,7 +663,7 @@ func (d *DB) flushOldest() (did bool, err error) {
 	levels[0] = append([]*run{r}, levels[0]...)
 	if err := d.writeCurrent(levels); err != nil {
 		d.v.Unlock()
-		d.discard(r)
+		d.abandon(r)
 		return false, fmt.Errorf("flush memtable: %w", err)
 	}
 	if d.lis.RunSealed != nil {

@@ -390,7 +390,9 @@ func (db *DB) dump(state map[string][]byte) (engines.RunInfo, error) {
 	// The dump is durable; now point CURRENT at it (data first, pointer last).
 	cur := current{nextSeq: db.namer.NextSeq(), run: &info}
 	if err := engines.WriteFileAtomic(db.o.FS, db.o.Dir, CurrentFile, encodeCurrent(cur)); err != nil {
-		_ = db.o.FS.Remove(filepath.Join(db.o.Dir, name))
+		// The dump stays: if the rename took effect and only the directory
+		// fsync failed, CURRENT already names it. The next Open removes it
+		// if CURRENT does not.
 		return engines.RunInfo{}, err
 	}
 	if f := db.o.Listener.RunSealed; f != nil {
