@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -186,6 +187,9 @@ func generations(dir string) (names []string, highest uint64, err error) {
 // other than keep: left by a restore that crashed before its commit point.
 func staleGenerations(dir, keep string) ([]string, error) {
 	names, _, err := generations(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no directory yet: nothing stale
+	}
 	if err != nil {
 		return nil, err
 	}
