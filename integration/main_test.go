@@ -20,7 +20,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/tierkv/tierkv/engines"
+	"github.com/tierkv/tierkv/engines/enginetest"
 	"github.com/tierkv/tierkv/objstore"
 	"github.com/tierkv/tierkv/objstore/objstoretest"
 	"github.com/tierkv/tierkv/tiered"
@@ -238,19 +238,8 @@ func rngFor(seed uint64, name string) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
-// tinyParams are engine parameters that make every engine spill and merge
-// often, so that small tests produce many runs.
-func tinyParams(kind string) engines.Params {
-	switch kind {
-	case "lsm":
-		return engines.Params{"memtable_bytes_limit": "2048", "max_runs_per_level": "3", "density_factor": "4"}
-	case "hybridlog":
-		return engines.Params{"mem_segment_len": "4096", "ro_lag_interval": "1024", "flush_interval": "1024", "max_runs_per_level": "3"}
-	case "appendlog":
-		return engines.Params{"threshold": "2048", "max_runs_per_level": "3", "compaction": "true"}
-	}
-	return nil
-}
+// tinyParams makes every engine spill and merge often.
+var tinyParams = enginetest.TinyParams
 
 // testLogger discards the stores' logs unless INTEGRATION_LOG is set.
 func testLogger() *slog.Logger {

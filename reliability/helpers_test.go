@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tierkv/tierkv/engines"
+	"github.com/tierkv/tierkv/engines/enginetest"
 )
 
 // EnvStress switches every test of the package to its long version (used by
@@ -49,19 +49,8 @@ func testSeed(t testing.TB) uint64 {
 // kinds are the engines every scenario runs, in a fixed order.
 var kinds = []string{"lsm", "hybridlog", "appendlog", "memonly"}
 
-// tinyParams are engine parameters that make every engine flush, seal and
-// merge after a few kilobytes, so that small workloads exercise every path.
-func tinyParams(kind string) engines.Params {
-	switch kind {
-	case "lsm":
-		return engines.Params{"memtable_bytes_limit": "2048", "max_runs_per_level": "3", "density_factor": "4"}
-	case "hybridlog":
-		return engines.Params{"mem_segment_len": "4096", "ro_lag_interval": "1024", "flush_interval": "1024", "max_runs_per_level": "3"}
-	case "appendlog":
-		return engines.Params{"threshold": "2048", "max_runs_per_level": "3", "compaction": "true"}
-	}
-	return nil
-}
+// tinyParams makes every engine spill and merge often.
+var tinyParams = enginetest.TinyParams
 
 // The key space of the randomized workloads: small, so that a whole state
 // is read back after every fault.

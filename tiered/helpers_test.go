@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/engines/all"
+	"github.com/tierkv/tierkv/engines/enginetest"
 	"github.com/tierkv/tierkv/manifest"
 	"github.com/tierkv/tierkv/objstore"
 )
@@ -30,18 +30,8 @@ func testSeed(t *testing.T) uint64 {
 	return seed
 }
 
-// tinyParams are parameters that make every engine spill and merge often.
-func tinyParams(kind string) engines.Params {
-	switch kind {
-	case "lsm":
-		return engines.Params{"memtable_bytes_limit": "2048", "max_runs_per_level": "3", "density_factor": "4"}
-	case "hybridlog":
-		return engines.Params{"mem_segment_len": "4096", "ro_lag_interval": "1024", "flush_interval": "1024", "max_runs_per_level": "3"}
-	case "appendlog":
-		return engines.Params{"threshold": "2048", "max_runs_per_level": "3", "compaction": "true"}
-	}
-	return nil
-}
+// tinyParams makes every engine spill and merge often.
+var tinyParams = enginetest.TinyParams
 
 // testKinds returns the engine kinds engines/all knows.
 func testKinds() []string { return all.Kinds() }

@@ -413,3 +413,18 @@ func runNames(cp engines.Checkpoint) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// TinyParams returns parameters of the named engine that make it flush, seal
+// and merge after a few kilobytes, so that small workloads exercise every
+// path (many runs, many merges). MemOnly has no parameters: nil.
+func TinyParams(kind string) engines.Params {
+	switch kind {
+	case "lsm":
+		return engines.Params{"memtable_bytes_limit": "2048", "max_runs_per_level": "3", "density_factor": "4"}
+	case "hybridlog":
+		return engines.Params{"mem_segment_len": "4096", "ro_lag_interval": "1024", "flush_interval": "1024", "max_runs_per_level": "3"}
+	case "appendlog":
+		return engines.Params{"threshold": "2048", "max_runs_per_level": "3", "compaction": "true"}
+	}
+	return nil
+}
