@@ -138,11 +138,15 @@ func Snapshots(e *Env) error {
 	if e.LinkBytesPerSec > 0 {
 		link = fmt.Sprintf("a simulated link of %.0f bytes/s", e.LinkBytesPerSec)
 	}
-	e.Summary.Line("State grown to %d MiB (16 B keys, 100 B values, growing key space), then %d snapshots, each after %d KiB of updates (10%% new keys); %s.", sc.SnapshotState>>20, sc.Snapshots, sc.SnapshotDelta>>10, link)
+	e.Summary.Line("State grown to %d MiB (16 B keys, 100 B values, growing key space), then %d snapshots, each after %d KiB of updates (10%% new keys); %s. Every 10 snapshots, Forget keeps the versions the rollbacks need and GC deletes the rest (untimed).", sc.SnapshotState>>20, sc.Snapshots, sc.SnapshotDelta>>10, link)
 	t := &report.Table{Header: []string{"engine", "remote", "snapshot", "bytes_written", "bytes_uploaded", "data_bytes_uploaded", "data_over_written", "total_bytes", "seconds", "cumulative_seconds"}}
 	cum := &report.Plot{Title: "Cumulative snapshot time", XLabel: "snapshot", YLabel: "cumulative seconds", LogY: true}
 	up := &report.Plot{Title: "Bytes uploaded per snapshot", XLabel: "snapshot", YLabel: "bytes", LogY: true}
 	rt := &report.Table{Header: []string{"engine", "remote", "operation", "bytes_downloaded", "runs_downloaded", "runs_reused", "seconds"}}
+	keep := 2
+	for _, k := range sc.RollbackK {
+		keep = max(keep, k+2)
+	}
 	totals := map[string]float64{}
 	worst := map[string]float64{}
 	median := map[string]float64{}
@@ -191,6 +195,17 @@ func Snapshots(e *Env) error {
 				}
 				versions = append(versions, res.Version)
 				total += res.Duration.Seconds()
+				if i%10 == 0 {
+					// Bound the remote's size (MemOnly leaves a full dump per
+					// version) while keeping the versions the rollbacks need;
+					// not part of the timed snapshots.
+					if _, err := st.Forget(ctx, tiered.Policy{KeepLast: keep}, false); err != nil {
+						return fmt.Errorf("forget in %s: %w", series, err)
+					}
+					if _, err := st.GC(ctx, 0, false); err != nil {
+						return fmt.Errorf("gc in %s: %w", series, err)
+					}
+				}
 				cur, err := runSet(ctx, st, res.Version)
 				if err != nil {
 					return err
