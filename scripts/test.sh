@@ -20,7 +20,15 @@ cd "$(dirname "$0")/.."
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
 
-mapfile -t selected < <($GO list "${pkgs[@]}")
+if ! list=$($GO list "${pkgs[@]}"); then
+	echo "test.sh: go list ${pkgs[*]} failed" >&2
+	exit 1
+fi
+mapfile -t selected <<<"$list"
+if [ -z "$list" ]; then
+	echo "test.sh: no packages match ${pkgs[*]}" >&2
+	exit 1
+fi
 main=()
 integration=()
 for p in "${selected[@]}"; do
