@@ -57,11 +57,7 @@ func runForget(c *cli.Context) (err error) {
 		}
 		p.Pins = append(p.Pins, v)
 	}
-	g, err := loadGlobals(c)
-	if err != nil {
-		return err
-	}
-	st, err := openRemote(c.Context, g)
+	g, st, err := remoteCommand(c)
 	if err != nil {
 		return err
 	}

@@ -42,11 +42,7 @@ func runGC(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	g, err := loadGlobals(c)
-	if err != nil {
-		return err
-	}
-	st, err := openRemote(c.Context, g)
+	g, st, err := remoteCommand(c)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/tierkv/tierkv/objstore"
+	"github.com/urfave/cli/v2"
 )
 
 // openRemote opens the object store named by --remote, for the commands that
@@ -22,6 +23,20 @@ func openRemote(ctx context.Context, g *globals) (objstore.Store, error) {
 		return nil, fmt.Errorf("open remote %s: %w", objstore.Redact(g.remote), err)
 	}
 	return st, nil
+}
+
+// remoteCommand loads the global flags and opens the --remote store, for the
+// commands that work on a bare remote; the caller closes it with closeRemote.
+func remoteCommand(c *cli.Context) (*globals, objstore.Store, error) {
+	g, err := loadGlobals(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openRemote(c.Context, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, st, nil
 }
 
 // closeRemote closes st and keeps the first error.

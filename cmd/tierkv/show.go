@@ -44,11 +44,7 @@ func runShow(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	g, err := loadGlobals(c)
-	if err != nil {
-		return err
-	}
-	st, err := openRemote(c.Context, g)
+	g, st, err := remoteCommand(c)
 	if err != nil {
 		return err
 	}

@@ -46,11 +46,7 @@ func runVersions(c *cli.Context) (err error) {
 	if c.NArg() > 0 {
 		return usagef("versions takes no arguments, got %q", c.Args().First())
 	}
-	g, err := loadGlobals(c)
-	if err != nil {
-		return err
-	}
-	st, err := openRemote(c.Context, g)
+	g, st, err := remoteCommand(c)
 	if err != nil {
 		return err
 	}
