@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tierkv/tierkv/engines"
+	"github.com/tierkv/tierkv/engines/enginetest"
 )
 
 func mustOpen(t *testing.T, o engines.OpenOptions, p Params) *DB {
@@ -163,7 +164,7 @@ func TestCorruptRecordNamesFileAndOffset(t *testing.T) {
 	runName, hintName := cp.Runs[0].Name, cp.Runs[1].Name
 	const recSize = engines.RecordHeaderSize + 5 + 30
 	off := int64(4 * recSize) // key-4
-	flip(t, filepath.Join(dir, runName), off+engines.RecordHeaderSize+7)
+	enginetest.FlipByte(t, filepath.Join(dir, runName), off+engines.RecordHeaderSize+7)
 
 	db = mustOpen(t, engines.OpenOptions{Dir: dir}, Params{})
 	_, _, err := db.Get([]byte("key-4"))
@@ -174,13 +175,13 @@ func TestCorruptRecordNamesFileAndOffset(t *testing.T) {
 	}
 
 	// A flipped hint byte fails Open, naming the hint file.
-	flip(t, filepath.Join(dir, hintName), 3)
+	enginetest.FlipByte(t, filepath.Join(dir, hintName), 3)
 	_, err = Open(engines.OpenOptions{Dir: dir}, Params{})
 	wantCorrupt(t, err, hintName, -1)
 
 	// A flipped footer byte of the run fails Open, naming the run.
-	flip(t, filepath.Join(dir, hintName), 3) // restore the hint
-	flip(t, filepath.Join(dir, runName), cp.Runs[0].Size-1)
+	enginetest.FlipByte(t, filepath.Join(dir, hintName), 3) // restore the hint
+	enginetest.FlipByte(t, filepath.Join(dir, runName), cp.Runs[0].Size-1)
 	_, err = Open(engines.OpenOptions{Dir: dir}, Params{})
 	wantCorrupt(t, err, runName, cp.Runs[0].Size-footerSize+36)
 }
@@ -204,7 +205,7 @@ func TestCorruptionFoundByMerge(t *testing.T) {
 	}
 	first := cp.Runs[0].Name
 	const recSize = engines.RecordHeaderSize + 4 + 10
-	flip(t, filepath.Join(dir, first), 3*recSize+2)
+	enginetest.FlipByte(t, filepath.Join(dir, first), 3*recSize+2)
 
 	db = mustOpen(t, engines.OpenOptions{Dir: dir, FS: noSyncFS{}}, p)
 	set(t, db, "third", "run")
@@ -232,23 +233,6 @@ func waitMerges(t *testing.T, db *DB) {
 		}
 		kick(db.kickMerge)
 		yield()
-	}
-}
-
-func flip(t *testing.T, path string, pos int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, pos); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, pos); err != nil {
-		t.Fatal(err)
 	}
 }
 

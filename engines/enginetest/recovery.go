@@ -278,7 +278,7 @@ func testCorruption(t *testing.T, f Factory) {
 			if err := copyRuns(pristine, d, cp); err != nil {
 				t.Fatal(err)
 			}
-			flipByte(t, filepath.Join(d, ri.Name), pos)
+			FlipByte(t, filepath.Join(d, ri.Name), pos)
 			where := fmt.Sprintf("run %s with byte %d of %d flipped", ri.Name, pos, ri.Size)
 			e, err := f.Open(engines.OpenOptions{Dir: d, Checkpoint: cloneCheckpoint(&cp), Cache: c})
 			if err != nil {
@@ -336,7 +336,8 @@ func flipPositions(data []byte) []int64 {
 	return pos
 }
 
-func flipByte(t testing.TB, path string, pos int64) {
+// FlipByte inverts the byte at pos of the file at path, for corruption tests.
+func FlipByte(t testing.TB, path string, pos int64) {
 	t.Helper()
 	fh, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {

@@ -19,8 +19,32 @@ const (
 // errMergeAborted stops a merge when the DB closes.
 var errMergeAborted = errors.New("lsm: merge aborted by close")
 
-// flushLoop writes frozen memtables as runs until Close.
+// flushLoop writes frozen memtables as runs until Close. A failed flush is
+// also made visible to writers waiting for room (bgErr).
 func (d *DB) flushLoop() {
+	d.backgroundLoop("flush", d.flushCh, func() (bool, error) {
+		d.flushMu.Lock()
+		did, err := d.flushOldest()
+		d.flushMu.Unlock()
+		if err != nil {
+			d.mu.Lock()
+			d.mu.bgErr = err
+			d.mu.cond.Broadcast()
+			d.mu.Unlock()
+		}
+		return did, err
+	})
+}
+
+// mergeLoop merges over-full levels until Close.
+func (d *DB) mergeLoop() {
+	d.backgroundLoop("merge", d.mergeCh, d.mergeOnce)
+}
+
+// backgroundLoop runs step whenever wake fires, repeating it while it did
+// something, until Close. A failing step is retried after a delay that
+// doubles from minRetryDelay to maxRetryDelay; errMergeAborted ends the loop.
+func (d *DB) backgroundLoop(name string, wake <-chan struct{}, step func() (did bool, err error)) {
 	defer d.wg.Done()
 	delay := minRetryDelay
 	var retry <-chan time.Time
@@ -28,20 +52,17 @@ func (d *DB) flushLoop() {
 		select {
 		case <-d.stop:
 			return
-		case <-d.flushCh:
+		case <-wake:
 		case <-retry:
 		}
 		retry = nil
 		for {
-			d.flushMu.Lock()
-			did, err := d.flushOldest()
-			d.flushMu.Unlock()
+			did, err := step()
+			if errors.Is(err, errMergeAborted) {
+				return
+			}
 			if err != nil {
-				d.log.Error("lsm: background flush failed", "err", err, "retry_in", delay)
-				d.mu.Lock()
-				d.mu.bgErr = err
-				d.mu.cond.Broadcast()
-				d.mu.Unlock()
+				d.log.Error("lsm: background "+name+" failed", "err", err, "retry_in", delay)
 				retry = time.After(delay)
 				delay = min(2*delay, maxRetryDelay)
 				break
@@ -54,38 +75,6 @@ func (d *DB) flushLoop() {
 			case <-d.stop:
 				return
 			default:
-			}
-		}
-	}
-}
-
-// mergeLoop merges over-full levels until Close.
-func (d *DB) mergeLoop() {
-	defer d.wg.Done()
-	delay := minRetryDelay
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-d.stop:
-			return
-		case <-d.mergeCh:
-		case <-retry:
-		}
-		retry = nil
-		for {
-			did, err := d.mergeOnce()
-			if errors.Is(err, errMergeAborted) {
-				return
-			}
-			if err != nil {
-				d.log.Error("lsm: background merge failed", "err", err, "retry_in", delay)
-				retry = time.After(delay)
-				delay = min(2*delay, maxRetryDelay)
-				break
-			}
-			if !did {
-				delay = minRetryDelay
-				break
 			}
 		}
 	}
