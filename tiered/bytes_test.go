@@ -1,6 +1,7 @@
 package tiered
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,8 +72,9 @@ func TestSnapshotUploadsOnlyNewRuns(t *testing.T) {
 				t.Fatalf("result %+v / stats %+v, want %d new runs of %d bytes", r2, m2.Stats, len(wantRuns), wantBytes)
 			}
 			msize := manifestSize(t, cnt.Unwrap(), r2.Version)
-			if st.BytesPut != wantBytes+msize {
-				t.Fatalf("bytes put %d, want new runs %d + manifest %d", st.BytesPut, wantBytes, msize)
+			lsize := leaseSize(t, cnt.Unwrap())
+			if st.BytesPut != wantBytes+msize+lsize {
+				t.Fatalf("bytes put %d, want new runs %d + manifest %d + lease %d", st.BytesPut, wantBytes, msize, lsize)
 			}
 			t.Logf("%s: snapshot 1: %d runs, %d bytes; snapshot 2 after 20 writes: uploaded %d runs, %d run bytes + %d manifest bytes = %d bytes (state %d bytes)",
 				kind, r1.Runs, r1.TotalBytes, len(runs), wantBytes, msize, st.BytesPut, r2.TotalBytes)
@@ -265,4 +267,15 @@ func sorted(xs []string) []string {
 		}
 	}
 	return out
+}
+
+// leaseSize is the size of the one lease in st (the writer's, rewritten by
+// a snapshot whose runs changed).
+func leaseSize(t *testing.T, st objstore.Store) int64 {
+	t.Helper()
+	objs, err := st.List(context.Background(), leasePrefix)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("leases in the remote: %v, %v; want exactly one", objs, err)
+	}
+	return objs[0].Size
 }

@@ -99,10 +99,9 @@ func TestConcurrentWritersSnapshotsRestores(t *testing.T) {
 // engine, uploader or cache is left.
 func TestCloseStopsGoroutines(t *testing.T) {
 	ctx := ctxT(t)
-	mem := objstore.NewMem()
 	base := runtime.NumGoroutine()
 	for _, kind := range testKinds() {
-		s, err := Open(ctx, Options{Dir: t.TempDir(), Store: mem, Engine: kind, Params: tinyParams(kind), ResumeLocal: true})
+		s, err := Open(ctx, Options{Dir: t.TempDir(), Store: objstore.NewMem(), Engine: kind, Params: tinyParams(kind), ResumeLocal: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,12 @@ var (
 	// ErrFenced: another writer committed the version this store was about
 	// to commit, or a later one. The store refuses every later commit.
 	ErrFenced = manifest.ErrFenced
+	// ErrDiverged: the local state does not descend from the remote's
+	// latest version (a stale worker, a copied directory, a new empty one,
+	// a store of another remote), so committing it would drop history. The
+	// message names both versions and what to do: restore the latest, or
+	// roll back deliberately with Restore. Nothing was committed.
+	ErrDiverged = errors.New("tiered: local state diverged from the remote")
 	// ErrVersionNotFound: the requested version does not exist; the message
 	// names the nearest existing versions.
 	ErrVersionNotFound = manifest.ErrVersionNotFound

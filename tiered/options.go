@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,6 +60,15 @@ type Options struct {
 	// Version is the version to restore at Open (with a remote and without
 	// ResumeLocal). Default: 0, the latest.
 	Version uint64
+	// FS is the local file system under the store directory: STORE, the
+	// generations, restore staging and the engine's files. Tests inject
+	// faults through it. Default: engines.OSFS{}.
+	FS engines.FS
+	// LeaseTTL is how long the lease a writer keeps in the remote protects
+	// the runs its next commit names from GC in other processes (see
+	// "Writers and GC" in the package doc). A snapshot renews it when it has
+	// less than half left. Default: DefaultLeaseTTL (1 h).
+	LeaseTTL time.Duration
 	// Logger receives the store's log lines. Default: discard.
 	Logger *slog.Logger
 	// Registerer, when non-nil, receives the store's and the uploader's
@@ -75,6 +85,12 @@ func (o Options) EnsureDefaults() Options {
 	if o.CacheBytes == 0 {
 		o.CacheBytes = DefaultCacheBytes
 	}
+	if o.FS == nil {
+		o.FS = engines.OSFS{}
+	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -88,6 +104,8 @@ func (o Options) Validate() error {
 		return errors.New("tiered: Options.Dir is required: the local directory of the store")
 	case o.UploadConcurrency < 1 || o.UploadConcurrency > 256:
 		return fmt.Errorf("tiered: Options.UploadConcurrency=%d is invalid: want 1..256", o.UploadConcurrency)
+	case o.LeaseTTL < time.Second:
+		return fmt.Errorf("tiered: Options.LeaseTTL=%s is invalid: want at least 1s", o.LeaseTTL)
 	case o.CacheBytes < 0:
 		return fmt.Errorf("tiered: Options.CacheBytes=%d is invalid: want a positive size", o.CacheBytes)
 	case o.Version != 0 && o.Remote == "" && o.Store == nil:

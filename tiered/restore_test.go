@@ -106,9 +106,9 @@ func TestFailedRestoreKeepsOldState(t *testing.T) {
 				t.Fatalf("snapshot after failed restore: %+v, %v; want version 3, parent 1", res, err)
 			}
 			// No leftover generation or temporary file.
-			gens, _, _ := generations(s.dir)
-			if len(gens) != 1 {
-				t.Fatalf("generations after failed restore: %v", gens)
+			local, err := inspectDir(engines.OSFS{}, s.dir)
+			if err != nil || len(local.gens) != 1 || local.marker != nil {
+				t.Fatalf("after failed restore: generations %v, marker %v, err %v; want one generation and no RESTORING", local.gens, local.marker, err)
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -200,7 +199,7 @@ func (s *Store) protectedRuns() (map[string]bool, error) {
 	if gen == nil {
 		return prot, nil
 	}
-	ents, err := os.ReadDir(gen.path)
+	ents, err := s.fs.ReadDir(gen.path)
 	if err != nil {
 		return nil, fmt.Errorf("list local runs in %s: %w", gen.path, err)
 	}
@@ -214,9 +213,93 @@ func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool
 	if grace < 0 {
 		return GCResult{}, fmt.Errorf("tiered: gc: grace %s is invalid: want 0 or more", grace)
 	}
+	start := time.Now()
+	referenced, err := referencedRuns(ctx, st)
+	if err != nil {
+		return GCResult{}, err
+	}
+	// Runs are listed after the manifests: a run uploaded meanwhile is newer
+	// than the grace period, or named by its writer's lease.
+	objs, err := st.List(ctx, manifest.RunKey(""))
+	if err != nil {
+		return GCResult{}, fmt.Errorf("tiered: gc: list runs: %w", err)
+	}
+	cutoff := start.Add(-grace)
+	var candidates []objstore.ObjectInfo
+	for _, obj := range objs {
+		name := strings.TrimPrefix(obj.Key, manifest.RunKey(""))
+		if !referenced[name] && !obj.LastModified.After(cutoff) {
+			candidates = append(candidates, obj)
+		}
+	}
+	var rec *sweep
+	var recKey string
+	if !dryRun && len(candidates) > 0 {
+		// The record goes up before the leases are read: a writer whose
+		// lease was not seen here lists sweeps after writing it, sees this
+		// record and re-uploads what it deleted.
+		rec = &sweep{Started: start.UTC(), Deadline: start.Add(sweepTimeout).UTC()}
+		for _, obj := range candidates {
+			rec.Candidates = append(rec.Candidates, strings.TrimPrefix(obj.Key, manifest.RunKey("")))
+		}
+		recKey = sweepKey(start)
+		if err := putDescriptor(ctx, st, recKey, rec, &rec.FormatVersion, true); err != nil {
+			return GCResult{}, fmt.Errorf("tiered: gc: write sweep record %s: %w", recKey, err)
+		}
+	}
+	leased, staleLeases, err := liveLeaseRuns(ctx, st, time.Now())
+	if err != nil {
+		return GCResult{}, fmt.Errorf("tiered: gc: %w", err)
+	}
+	var prot map[string]bool
+	if protected != nil {
+		if prot, err = protected(); err != nil {
+			return GCResult{}, fmt.Errorf("tiered: gc: %w", err)
+		}
+	}
+	var res GCResult
+	for _, obj := range candidates {
+		name := strings.TrimPrefix(obj.Key, manifest.RunKey(""))
+		if leased[name] || prot[name] {
+			continue
+		}
+		if !dryRun {
+			if rec != nil && time.Now().After(rec.Deadline) {
+				return res, fmt.Errorf("tiered: gc: sweep ran past its deadline (%s) after deleting %d runs; run gc again", sweepTimeout, len(res.Deleted))
+			}
+			if err := st.Delete(ctx, obj.Key); err != nil {
+				return res, fmt.Errorf("tiered: gc: delete %s: %w", obj.Key, err)
+			}
+			rec.Deleted = append(rec.Deleted, name)
+		}
+		res.Deleted = append(res.Deleted, obj.Key)
+		res.Bytes += obj.Size
+	}
+	if dryRun {
+		return res, nil
+	}
+	if rec != nil {
+		rec.Done = true
+		if err := putDescriptor(ctx, st, recKey, rec, &rec.FormatVersion, false); err != nil {
+			return res, fmt.Errorf("tiered: gc: mark sweep record %s done: %w", recKey, err)
+		}
+	}
+	if err := expireProtocolObjects(ctx, st, staleLeases, start); err != nil {
+		return res, err
+	}
+	if len(res.Deleted) > 0 {
+		log.Info("tiered: gc deleted runs", "count", len(res.Deleted), "bytes", res.Bytes)
+	}
+	return res, nil
+}
+
+// referencedRuns returns the runs named by the manifests of st. It fails
+// while a manifest cannot be read, since what that one references is
+// unknown.
+func referencedRuns(ctx context.Context, st objstore.Store) (map[string]bool, error) {
 	vs, err := manifest.ListVersions(ctx, st)
 	if err != nil {
-		return GCResult{}, fmt.Errorf("tiered: gc: list versions: %w", err)
+		return nil, fmt.Errorf("tiered: gc: list versions: %w", err)
 	}
 	referenced := make(map[string]bool)
 	for _, v := range vs {
@@ -225,47 +308,32 @@ func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool
 			continue // forgotten meanwhile
 		}
 		if err != nil {
-			return GCResult{}, fmt.Errorf("tiered: gc: refusing to delete runs while manifest %d cannot be read (forget it or repair it first): %w", v, err)
+			return nil, fmt.Errorf("tiered: gc: refusing to delete runs while manifest %d cannot be read (forget it or repair it first): %w", v, err)
 		}
 		for _, r := range m.Runs {
 			referenced[r.Name] = true
 		}
 	}
-	// Runs are listed after the manifests: a run uploaded meanwhile is newer
-	// than the grace period (or protected, for a Store).
-	objs, err := st.List(ctx, manifest.RunKey(""))
+	return referenced, nil
+}
+
+// expireProtocolObjects deletes the leases of writers that expired long ago
+// and the sweep records older than sweepRetention.
+func expireProtocolObjects(ctx context.Context, st objstore.Store, staleLeases []string, now time.Time) error {
+	objs, err := st.List(ctx, sweepPrefix)
 	if err != nil {
-		return GCResult{}, fmt.Errorf("tiered: gc: list runs: %w", err)
+		return fmt.Errorf("tiered: gc: list sweep records: %w", err)
 	}
-	var prot map[string]bool
-	if protected != nil {
-		if prot, err = protected(); err != nil {
-			return GCResult{}, fmt.Errorf("tiered: gc: %w", err)
-		}
-	}
-	cutoff := time.Now().Add(-grace)
-	var doomed []objstore.ObjectInfo
+	doomed := staleLeases
 	for _, obj := range objs {
-		name := strings.TrimPrefix(obj.Key, manifest.RunKey(""))
-		if !referenced[name] && !prot[name] && !obj.LastModified.After(cutoff) {
-			doomed = append(doomed, obj)
+		if now.Sub(obj.LastModified) > sweepRetention {
+			doomed = append(doomed, obj.Key)
 		}
 	}
-	var res GCResult
-	for _, obj := range doomed {
-		if !dryRun {
-			if err := st.Delete(ctx, obj.Key); err != nil {
-				return res, fmt.Errorf("tiered: gc: delete %s: %w", obj.Key, err)
-			}
+	for _, key := range doomed {
+		if err := st.Delete(ctx, key); err != nil {
+			return fmt.Errorf("tiered: gc: delete expired %s: %w", key, err)
 		}
-		res.Deleted = append(res.Deleted, obj.Key)
-		res.Bytes += obj.Size
 	}
-	if dryRun {
-		return res, nil
-	}
-	if len(res.Deleted) > 0 {
-		log.Info("tiered: gc deleted runs", "count", len(res.Deleted), "bytes", res.Bytes)
-	}
-	return res, nil
+	return nil
 }

@@ -38,7 +38,7 @@ func fiveVersions(t *testing.T) (objstore.Store, *Store, map[uint64]map[string]s
 	return mem, s, states
 }
 
-func referencedRuns(t *testing.T, st objstore.Store) map[string]bool {
+func referencedKeys(t *testing.T, st objstore.Store) map[string]bool {
 	t.Helper()
 	ctx := context.Background()
 	vs, _ := manifest.ListVersions(ctx, st)
@@ -95,7 +95,7 @@ func TestForgetAndGC(t *testing.T) {
 		t.Fatalf("gc with 1h grace: %+v, %v", res, err)
 	}
 	all, _ := mem.List(ctx, "runs/")
-	refs := referencedRuns(t, mem)
+	refs := referencedKeys(t, mem)
 	dryRes, err := GC(ctx, mem, 0, true)
 	if err != nil {
 		t.Fatal(err)

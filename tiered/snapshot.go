@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/tierkv/tierkv/engines"
@@ -98,13 +99,10 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	if err := s.resolvePending(ctx); err != nil {
 		return SnapshotResult{}, err
 	}
-	next := s.st.latest + 1
-	if s.st.version >= next {
-		// The state descends from a version this store did not know was
-		// committed: another writer moved past lastKnownLatest.
-		s.st.fenced = true
-		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: %w: version %d exists beyond the last version this store knew (%d)", ErrFenced, s.st.version, s.st.latest)
+	if err := s.checkDescent(); err != nil {
+		return SnapshotResult{}, err
 	}
+	next := s.st.latest + 1
 	eng, gen := s.mu.eng, s.mu.gen // stable: only Restore (holding snapMu) changes them
 	cp, err := eng.Seal()
 	if err != nil {
@@ -132,6 +130,9 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	}
 	if err := s.up.Wait(ctx, names); err != nil {
 		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: upload runs to remote %s: %w", s.remoteName, err)
+	}
+	if err := s.secureRuns(ctx, cp.Runs, gen); err != nil {
+		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: %w", err)
 	}
 	m := &manifest.Manifest{
 		StoreID:     s.st.storeID,
@@ -170,9 +171,75 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	}, nil
 }
 
+// checkDescent refuses a commit whose state does not descend from the
+// remote's latest version (ErrDiverged): the base must be latest, or the
+// state was rolled back deliberately while latest was what it still is.
+func (s *Store) checkDescent() error {
+	base, latest := s.st.version, s.st.latest
+	switch {
+	case base == latest:
+		return nil
+	case s.st.rollbackOf != 0 && s.st.rollbackOf == latest:
+		return nil
+	case latest == 0:
+		return fmt.Errorf("tiered: snapshot: %w: remote %s holds none of this store's versions (the local state descends from version %d of store %s); check the remote, or restore into a new directory",
+			ErrDiverged, s.remoteName, base, s.st.storeID)
+	case base == 0:
+		return fmt.Errorf("tiered: snapshot: %w: the local state descends from no version, but remote %s holds versions up to %d; restore the latest first (tierkv restore, or Open without ResumeLocal) and write there",
+			ErrDiverged, s.remoteName, latest)
+	case s.st.rollbackOf != 0:
+		return fmt.Errorf("tiered: snapshot: %w: the local state was rolled back to version %d while the latest was %d, and the latest is now %d (another writer committed since); restore again",
+			ErrDiverged, base, s.st.rollbackOf, latest)
+	default:
+		return fmt.Errorf("tiered: snapshot: %w: the local state descends from version %d, but the remote's latest is %d (another writer committed since); restore the latest (tierkv restore, or Open without ResumeLocal), or roll back to %d deliberately with Restore",
+			ErrDiverged, base, latest, base)
+	}
+}
+
+// secureRuns makes sure every run of the checkpoint is in the remote and
+// stays there until the commit: the lease names them, and runs that a GC in
+// another process may have deleted since the last check are uploaded again
+// from the local files (see "Writers and GC" in the package doc).
+func (s *Store) secureRuns(ctx context.Context, runs []engines.RunInfo, gen *generation) error {
+	names := make([]string, len(runs))
+	byName := make(map[string]engines.RunInfo, len(runs))
+	for i, r := range runs {
+		names[i] = r.Name
+		byName[r.Name] = r
+	}
+	slices.Sort(names)
+	s.guard.storeID = s.st.storeID
+	for attempt := 1; ; attempt++ {
+		if err := s.guard.cover(ctx, names); err != nil {
+			return err
+		}
+		suspects, err := s.guard.suspects(ctx, names)
+		if err != nil {
+			return err
+		}
+		if len(suspects) > 0 {
+			s.log.Info("tiered: uploading again runs a gc may have deleted", "runs", len(suspects))
+			s.up.Forget(suspects...)
+			for _, name := range suspects {
+				s.up.Enqueue(byName[name], filepath.Join(gen.path, name))
+			}
+			if err := s.up.Wait(ctx, suspects); err != nil {
+				return fmt.Errorf("upload again runs a gc deleted: %w", err)
+			}
+		}
+		if s.guard.fresh() {
+			return nil
+		}
+		if attempt == 3 {
+			return fmt.Errorf("lease %s keeps lapsing before the commit (ttl %s); check the clock and the remote's latency", s.guard.key, s.o.LeaseTTL)
+		}
+	}
+}
+
 // committed records that m is now the version the local state descends
 // from.
 func (s *Store) committed(m *manifest.Manifest) {
+	s.st.rollbackOf = 0
 	s.st.latest = m.Version
 	s.st.prevRuns = runSet(m.Runs)
 	s.st.pending = nil
@@ -200,6 +267,11 @@ func (s *Store) resolvePending(ctx context.Context) error {
 		// state, its parent and metadata stay those of the restored version.
 		s.log.Info("tiered: an earlier ambiguous commit did succeed; the state has been restored since", "version", p.Version, "state_version", s.st.version)
 		s.st.latest = max(s.st.latest, got.Version)
+		if s.st.version < s.st.latest {
+			// The restore was a deliberate rollback, taken before this
+			// store knew its own commit had landed: against that version.
+			s.st.rollbackOf = s.st.latest
+		}
 		s.st.pending = nil
 	case err == nil && got.CommitID == p.CommitID:
 		s.log.Info("tiered: an earlier ambiguous commit did succeed", "version", p.Version)

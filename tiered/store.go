@@ -35,6 +35,7 @@ type Store struct {
 	o          Options
 	log        *slog.Logger
 	dir        string
+	fs         engines.FS
 	remote     objstore.Store // nil: no remote
 	remoteName string         // redacted, for errors and logs
 	ownRemote  bool           // remote was opened from o.Remote; Close closes it
@@ -55,22 +56,21 @@ type Store struct {
 		closed bool
 	}
 
-	// stale are generation directories left by a crashed restore, whose
-	// verified runs a restore during Open reuses; removed at the end of Open.
-	stale []string
-
 	// snapMu serializes Snapshot, Restore and Close, and guards st.
 	snapMu sync.Mutex
 	st     struct {
-		storeID  string
-		kind     string
-		params   engines.Params
-		version  uint64              // version the local state descends from
-		latest   uint64              // highest version known to exist (lastKnownLatest)
-		metadata map[string]string   // metadata of version
-		prevRuns map[string]struct{} // runs of version
-		fenced   bool
-		pending  *manifest.Manifest // commit that failed ambiguously
+		storeID string
+		kind    string
+		params  engines.Params
+		version uint64 // version the local state descends from (its base)
+		latest  uint64 // highest version known to exist (lastKnownLatest)
+		// rollbackOf: the state was rolled back to version while latest was
+		// rollbackOf; a commit may continue history while latest still is.
+		rollbackOf uint64
+		metadata   map[string]string   // metadata of version
+		prevRuns   map[string]struct{} // runs of version
+		fenced     bool
+		pending    *manifest.Manifest // commit that failed ambiguously
 		// pendingStale: a restore replaced the local state after pending
 		// was attempted, so if pending did land it only raises latest.
 		pendingStale bool
@@ -82,6 +82,10 @@ type Store struct {
 		sync.Mutex
 		inflight map[string]struct{}
 	}
+
+	// guard is the writer's side of the GC protocol (nil without a remote);
+	// used under snapMu.
+	guard *guard
 
 	wg sync.WaitGroup // SnapshotAsync goroutines
 }
@@ -120,16 +124,20 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("tiered: create %s: %w", o.Dir, err)
-	}
-	s := &Store{o: o, log: o.Logger, dir: o.Dir, writerID: newWriterID(), userParams: o.Params != nil}
+	s := &Store{o: o, log: o.Logger, dir: o.Dir, fs: o.FS, writerID: newWriterID(), userParams: o.Params != nil}
 	s.sums.m = make(map[string]engines.RunInfo)
 	s.prot.inflight = make(map[string]struct{})
+	created, err := createDir(s.fs, o.Dir)
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			if s.mu.eng != nil {
 				_ = s.mu.eng.Close()
+			}
+			if created && s.mu.gen == nil {
+				removeNewDir(o.Dir)
 			}
 			_ = s.release()
 		}
@@ -137,18 +145,16 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 	if s.lock, err = lockDir(o.Dir); err != nil {
 		return nil, err
 	}
-	local, hasLocal, err := readStoreFile(o.Dir)
+	local, err := inspectDir(s.fs, o.Dir)
 	if err != nil {
+		return nil, fmt.Errorf("tiered: open %s: %w", o.Dir, err)
+	}
+	if err := local.checkForeign(); err != nil {
 		return nil, err
 	}
-	keep := ""
-	if hasLocal {
-		keep = local.Data
-	}
-	// Generations STORE does not name were left by a restore that crashed:
-	// a restore during Open reuses their verified runs; then they go.
-	if s.stale, err = staleGenerations(o.Dir, keep); err != nil {
-		return nil, err
+	// A restore that committed but was cut short before its cleanup.
+	if err := local.finishRestore(); err != nil {
+		return nil, fmt.Errorf("tiered: open %s: finish an earlier restore: %w", o.Dir, err)
 	}
 	if s.cache, err = cache.New(o.CacheBytes); err != nil {
 		return nil, fmt.Errorf("tiered: %w", err)
@@ -162,27 +168,27 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 
 	var versions []uint64
 	if s.remote != nil {
+		listed := time.Now()
 		if versions, err = s.scanRemote(ctx); err != nil {
 			return nil, err
 		}
 		if len(versions) > 0 {
 			s.st.latest = versions[len(versions)-1]
 		}
+		s.guard = newGuard(s.remote, newID(8), s.writerID, o.LeaseTTL, listed)
 	}
 
 	switch {
 	case s.remote != nil && !o.ResumeLocal:
-		err = s.openFromRemote(ctx, local, hasLocal, versions)
-	case hasLocal:
-		err = s.openLocal(ctx, local)
+		err = s.openFromRemote(ctx, local, versions)
 	default:
-		err = s.openFresh(ctx)
+		if err = local.checkOpenable(); err == nil {
+			err = s.openLocalOrFresh(ctx, local)
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	removeDirs(s.stale)
-	s.stale = nil
 	s.log.Info("tiered: opened store", "dir", s.dir, "remote", s.remoteName, "engine", s.st.kind,
 		"store_id", s.st.storeID, "version", s.st.version, "latest", s.st.latest, "writer", s.writerID)
 	return s, nil
@@ -244,16 +250,25 @@ func (s *Store) scanRemote(ctx context.Context) ([]uint64, error) {
 }
 
 // openFromRemote restores o.Version (or the latest) at Open, reusing the
-// runs of the local state; with an empty remote it starts a fresh store.
-func (s *Store) openFromRemote(ctx context.Context, local storeFile, hasLocal bool, versions []uint64) error {
-	if hasLocal {
-		s.mu.gen = newGeneration(s.dir, local.Data) // its runs may be reused; it is not opened
+// runs of the local state and of an interrupted restore. Local state the
+// remote has no version of is never discarded: with an empty remote it is
+// reopened (its next snapshot becomes version 1), and a never-committed
+// state or one of another store is refused while the remote has versions.
+func (s *Store) openFromRemote(ctx context.Context, local *localDir, versions []uint64) error {
+	if local.marker == nil {
+		if err := local.checkStore(); err != nil {
+			return err
+		}
 	}
 	if len(versions) == 0 && s.o.Version == 0 {
-		if hasLocal && local.Version != 0 {
-			s.log.Warn("tiered: remote holds no version; discarding local state", "dir", s.dir, "local_version", local.Version)
+		if local.marker != nil {
+			return fmt.Errorf("tiered: open %s: %w of version %d, but remote %s holds no version now: restore from the remote it came from, or move the directory away",
+				s.dir, ErrRestoreUnfinished, local.marker.Version, s.remoteName)
 		}
-		return s.openFresh(ctx)
+		if local.store != nil {
+			s.log.Info("tiered: remote holds no version; reopening the local state", "dir", s.dir, "remote", s.remoteName, "local_version", local.store.Version)
+		}
+		return s.openLocalOrFresh(ctx, local)
 	}
 	m, err := loadVersion(ctx, s.remote, s.o.Version)
 	if err != nil {
@@ -263,9 +278,28 @@ func (s *Store) openFromRemote(ctx context.Context, local storeFile, hasLocal bo
 		return fmt.Errorf("tiered: open: %w: remote version %d holds a %q store, Options.Engine is %q; open with Engine %q (or leave it empty)",
 			ErrKindMismatch, m.Version, m.Engine, s.o.Engine, m.Engine)
 	}
+	if ls := local.store; ls != nil && local.marker == nil {
+		switch {
+		case ls.Version == 0:
+			return fmt.Errorf("tiered: open %s: %w: it holds local state that was never committed, and remote %s holds versions up to %d; open with ResumeLocal to keep using it, or move it away to restore",
+				s.dir, ErrDiverged, s.remoteName, versions[len(versions)-1])
+		case ls.StoreID != m.StoreID:
+			return fmt.Errorf("tiered: open %s: %w: its local state belongs to store %s, remote %s holds store %s; check the remote, or move the directory away to restore",
+				s.dir, ErrDiverged, ls.StoreID, s.remoteName, m.StoreID)
+		}
+	}
 	s.st.kind = m.Engine
-	_, err = s.restoreLocked(ctx, m)
+	_, err = s.restoreLocked(ctx, local, m)
 	return err
+}
+
+// openLocalOrFresh reopens the local state recorded in STORE, or starts a
+// new store when the directory is new.
+func (s *Store) openLocalOrFresh(ctx context.Context, local *localDir) error {
+	if local.store == nil {
+		return s.openFresh()
+	}
+	return s.openLocal(ctx, *local.store)
 }
 
 // openLocal reopens the local state recorded in STORE.
@@ -274,18 +308,10 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 		return fmt.Errorf("tiered: open %s: %w: the local state is a %q store, Options.Engine is %q; open with Engine %q, restore from the remote (ResumeLocal false), or use an empty directory",
 			s.dir, ErrKindMismatch, local.Engine, s.o.Engine, local.Engine)
 	}
-	s.st.kind, s.st.storeID = local.Engine, local.StoreID
+	s.st.kind, s.st.storeID, s.st.rollbackOf = local.Engine, local.StoreID, local.RollbackOf
 	s.setDescent(local.Version, local.Metadata)
 	if err := s.setParams(local.Params); err != nil {
 		return err
-	}
-	if s.remote != nil && local.Version == 0 && s.st.latest != 0 {
-		// A local store that never committed joins the remote's history.
-		m, err := manifest.Load(ctx, s.remote, s.st.latest)
-		if err != nil {
-			return fmt.Errorf("tiered: open: read latest version from remote %s: %w", s.remoteName, err)
-		}
-		s.st.storeID = m.StoreID
 	}
 	if s.remote != nil && local.Version != 0 {
 		m, err := manifest.Load(ctx, s.remote, local.Version)
@@ -312,9 +338,9 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 	return s.persistLocked()
 }
 
-// openFresh starts an empty store in a new generation. The store id is the
-// remote's (from its latest manifest) when it has versions.
-func (s *Store) openFresh(ctx context.Context) error {
+// openFresh starts an empty store in the first generation of a new
+// directory.
+func (s *Store) openFresh() error {
 	s.st.kind = s.o.Engine
 	if s.st.kind == "" {
 		s.st.kind = DefaultEngine
@@ -323,32 +349,17 @@ func (s *Store) openFresh(ctx context.Context) error {
 		return err
 	}
 	s.st.storeID = newID(8)
-	if s.remote != nil && s.st.latest != 0 {
-		m, err := manifest.Load(ctx, s.remote, s.st.latest)
-		if err != nil {
-			return fmt.Errorf("tiered: open: read latest version from remote %s: %w", s.remoteName, err)
-		}
-		s.st.storeID = m.StoreID
-	}
-	name, err := nextGen(s.dir)
-	if err != nil {
-		return err
-	}
-	g := newGeneration(s.dir, name)
+	g := newGeneration(s.dir, genName(1))
 	eng, err := s.openEngine(g, nil, s.st.kind, s.st.params)
 	if err != nil {
-		_ = os.RemoveAll(g.path)
+		_ = removeAll(s.fs, g.path)
 		return err
 	}
-	old := s.mu.gen
 	s.mu.eng, s.mu.gen = eng, g
 	if err := s.persistLocked(); err != nil {
+		// STORE may have landed (a failed directory sync): the generation
+		// stays either way, and the next open sees what it is.
 		return err
-	}
-	if old != nil {
-		if err := os.RemoveAll(old.path); err != nil {
-			s.log.Warn("tiered: remove old local state", "dir", old.path, "err", err)
-		}
 	}
 	return nil
 }
@@ -368,6 +379,7 @@ func (s *Store) setParams(recorded map[string]string) error {
 func (s *Store) openEngine(g *generation, cp *engines.Checkpoint, kind string, params engines.Params) (engines.Engine, error) {
 	eng, err := all.Open(kind, params, engines.OpenOptions{
 		Dir:        g.path,
+		FS:         s.fs,
 		Checkpoint: cp,
 		Listener:   s.listener(g),
 		Cache:      s.cache,
@@ -403,15 +415,20 @@ func (s *Store) listener(g *generation) engines.Listener {
 // persistLocked writes STORE from the current state (snapMu held, or during
 // Open).
 func (s *Store) persistLocked() error {
-	return writeStoreFile(s.dir, storeFile{
-		StoreID:  s.st.storeID,
-		Engine:   s.st.kind,
-		Params:   s.st.params,
-		Version:  s.st.version,
-		Data:     s.mu.gen.name,
-		WriterID: s.writerID,
-		Metadata: s.st.metadata,
+	err := writeStoreFile(s.fs, s.dir, storeFile{
+		StoreID:    s.st.storeID,
+		Engine:     s.st.kind,
+		Params:     s.st.params,
+		Version:    s.st.version,
+		RollbackOf: s.st.rollbackOf,
+		Data:       s.mu.gen.name,
+		WriterID:   s.writerID,
+		Metadata:   s.st.metadata,
 	})
+	if err != nil {
+		return fmt.Errorf("tiered: %w", err)
+	}
+	return nil
 }
 
 // Metadata returns the user metadata of the version the state came from (a
@@ -511,6 +528,14 @@ func (s *Store) Close() error {
 	}
 	if err := s.persistLocked(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.guard != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
+		if err := s.guard.release(ctx); err != nil {
+			// Harmless: GC ignores the lease once it expires.
+			s.log.Warn("tiered: delete lease", "remote", s.remoteName, "err", err)
+		}
+		cancel()
 	}
 	errs = append(errs, s.release())
 	s.log.Info("tiered: closed store", "dir", s.dir, "version", s.st.version)
