@@ -72,38 +72,41 @@ func runRestore(c *cli.Context) (err error) {
 	}
 	defer closeRemote(st, &err)
 
-	plan, err := tiered.PlanRestore(c.Context, g.dir, st, v)
+	var progress func(done, total int64)
+	dryRun := c.Bool("dry-run")
+	if !dryRun && isTerminal(c.App.ErrWriter) {
+		bar := newProgressBar(c.App.ErrWriter, "restore")
+		defer bar.Done()
+		progress = bar.Update
+	}
+	// One plan, printed and then run: the directory stays locked between.
+	pr, err := tiered.PrepareRestore(c.Context, g.dir, st, v, tiered.RestoreOptions{DryRun: dryRun, Progress: progress})
 	if err != nil {
 		return fmt.Errorf("plan restore into %s: %w", g.dir, err)
 	}
-	out := restoreJSON{DryRun: c.Bool("dry-run"), Dir: g.dir, Plan: planJSON{
+	defer pr.Close()
+	plan := pr.Plan()
+	out := restoreJSON{DryRun: dryRun, Dir: g.dir, Plan: planJSON{
 		Version: plan.Version, Download: nonNilRuns(plan.Download), Reuse: nonNilRuns(plan.Reuse),
 		DownloadBytes: plan.DownloadBytes, ReuseBytes: plan.ReuseBytes,
 	}}
 	if !g.json {
 		fmt.Fprintf(c.App.Writer, "version %d into %s: download %d runs (%s), reuse %d runs (%s)\n",
 			plan.Version, g.dir, len(plan.Download), humanBytes(plan.DownloadBytes), len(plan.Reuse), humanBytes(plan.ReuseBytes))
-		if out.DryRun {
+		if dryRun {
 			for _, r := range plan.Download {
 				fmt.Fprintf(c.App.Writer, "  download %s (%s)\n", r.Name, humanBytes(r.Size))
 			}
 		}
 	}
-	if out.DryRun {
+	if dryRun {
 		if g.json {
 			return writeJSON(c.App.Writer, out)
 		}
 		fmt.Fprintln(c.App.Writer, "dry run: nothing written")
 		return nil
 	}
-
-	var progress func(done, total int64)
-	if isTerminal(c.App.ErrWriter) {
-		bar := newProgressBar(c.App.ErrWriter, "restore")
-		defer bar.Done()
-		progress = bar.Update
-	}
-	res, err := tiered.RestoreTo(c.Context, g.dir, st, plan.Version, progress)
+	res, err := pr.Run(c.Context)
 	if err != nil {
 		return fmt.Errorf("restore version %d into %s: %w", plan.Version, g.dir, err)
 	}

@@ -13,3 +13,17 @@ func (u *Uploader) Forget(names ...string) {
 		}
 	}
 }
+
+// Pending returns the number of runs enqueued whose upload has not settled
+// (queued or in flight).
+func (u *Uploader) Pending() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, e := range u.mu.runs {
+		if !e.settled {
+			n++
+		}
+	}
+	return n
+}
