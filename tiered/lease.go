@@ -213,26 +213,16 @@ func (g *guard) cover(ctx context.Context, runs []string) error {
 // commit made now is covered by it.
 func (g *guard) fresh() bool { return !g.written.IsZero() && time.Since(g.written) <= g.ttl/2 }
 
-// suspects returns the runs among want that a GC sweep may have deleted
-// since the last check: those deleted by sweeps not yet processed (after
-// waiting for a running sweep to finish or pass its deadline), or, when the
-// last check is older than the sweep records' retention, those a listing of
-// runs/ does not show. Call it after cover.
-func (g *guard) suspects(ctx context.Context, want []string) ([]string, error) {
+// lost returns the runs a GC sweep may have deleted since the last check:
+// those deleted by sweeps not yet processed (after waiting for a running
+// sweep to finish or pass its deadline) and, when the last check is older
+// than half the sweep records' retention, those among want that a listing
+// of runs/ does not show. The caller must treat every one as absent from
+// the remote from now on (not only those in want: a later checkpoint may
+// name them). Call it after cover.
+func (g *guard) lost(ctx context.Context, want []string) ([]string, error) {
 	start := time.Now()
-	wanted := make(map[string]bool, len(want))
-	for _, r := range want {
-		wanted[r] = true
-	}
 	var out []string
-	add := func(names []string) {
-		for _, n := range names {
-			if wanted[n] {
-				out = append(out, n)
-				wanted[n] = false
-			}
-		}
-	}
 	if time.Since(g.checked) > sweepRetention/2 {
 		objs, err := g.st.List(ctx, manifest.RunPrefix)
 		if err != nil {
@@ -242,13 +232,11 @@ func (g *guard) suspects(ctx context.Context, want []string) ([]string, error) {
 		for _, o := range objs {
 			have[strings.TrimPrefix(o.Key, manifest.RunPrefix)] = true
 		}
-		var missing []string
 		for _, r := range want {
 			if !have[r] {
-				missing = append(missing, r)
+				out = append(out, r)
 			}
 		}
-		add(missing)
 	}
 	objs, err := g.st.List(ctx, sweepPrefix)
 	if err != nil {
@@ -267,7 +255,7 @@ func (g *guard) suspects(ctx context.Context, want []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(w.affected())
+		out = append(out, w.affected()...)
 		g.processed[obj.Key] = true
 	}
 	for k := range g.processed {
@@ -276,7 +264,8 @@ func (g *guard) suspects(ctx context.Context, want []string) ([]string, error) {
 		}
 	}
 	g.checked = start
-	return out, nil
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // settledSweep reads the sweep record at key, waiting (polling) until it is

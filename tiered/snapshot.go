@@ -213,9 +213,18 @@ func (s *Store) secureRuns(ctx context.Context, runs []engines.RunInfo, gen *gen
 		if err := s.guard.cover(ctx, names); err != nil {
 			return err
 		}
-		suspects, err := s.guard.suspects(ctx, names)
+		lost, err := s.guard.lost(ctx, names)
 		if err != nil {
 			return err
+		}
+		// Every lost run is uploaded again when a checkpoint names it: now
+		// for this one, at a later snapshot for the others.
+		s.up.Forget(lost...)
+		var suspects []string
+		for _, name := range lost {
+			if _, ok := byName[name]; ok {
+				suspects = append(suspects, name)
+			}
 		}
 		if len(suspects) > 0 {
 			s.log.Info("tiered: uploading again runs a gc may have deleted", "runs", len(suspects))
