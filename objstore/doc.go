@@ -8,7 +8,7 @@
 // Open picks the backend from a URL:
 //
 //	file:///abs/path
-//	    Local directory, created if absent. The path must be absolute.
+//	    Local directory, created by the first write. The path must be absolute.
 //	s3://bucket/prefix?region=R&endpoint=URL&path_style=true
 //	    aws-sdk-go-v2. region defaults to the SDK's configuration, then
 //	    us-east-1; endpoint (http:// or https://) points at any S3 API;
@@ -91,12 +91,16 @@
 // renames (plain Put) it over the key and fsyncs the directory; new
 // directories are fsynced into their parents. Temporary names are never
 // listed, and keys with a segment starting ".tierkv-tmp-" are refused; a
-// crash can leave one behind, which is harmless. Metadata is stored as JSON
-// in the extended attribute user.tierkv.meta of the object file, set before
-// the file is linked into place, so data and metadata appear atomically; a
-// Put with metadata fails on a file system without user xattrs, and copies
-// of the tree keep metadata only with xattr-preserving tools (cp -a,
-// rsync -X). Because a key is a path, a key cannot also be a directory of
+// crash can leave one behind, which TempRemover.RemoveTemps collects. The
+// root directory is created by the first Put; reads of a missing root find
+// nothing and create nothing. Metadata is stored as JSON in the extended
+// attribute user.tierkv.meta of the object file, set before the file is
+// linked into place, so data and metadata appear atomically. It is a
+// best-effort copy: on a file system without user xattrs Put stores none,
+// and copies of the tree keep it only with xattr-preserving tools (cp -a,
+// rsync -X), so Head and Get may return no metadata. Nothing in tierkv
+// relies on it: the manifest records what each run must be. Because a key
+// is a path, a key cannot also be a directory of
 // other keys ("a" and "a/b" cannot coexist); such a Put fails with
 // ErrInvalidKey. Empty directories are not removed on Delete.
 //

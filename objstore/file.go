@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // tmpPrefix starts the name of every temporary file the file store writes.
@@ -21,24 +22,36 @@ const tmpPrefix = ".tierkv-tmp-"
 // metaXattr is the extended attribute holding an object's user metadata as
 // a JSON object. It is set on the temporary file before that file is linked
 // or renamed into place, so data and metadata appear together atomically.
+// On a file system without user xattrs no metadata is stored.
 const metaXattr = "user.tierkv.meta"
 
+// TempRemover is implemented by stores that can leave temporary files
+// behind when an upload is killed (the file backend). Such files are never
+// listed as objects, so only RemoveTemps collects them.
+type TempRemover interface {
+	// RemoveTemps removes the store's temporary files last modified before
+	// olderThan and returns them (Key is the temporary file's path relative
+	// to the root, with "/" separators). With dryRun it only returns them.
+	// Pass a cutoff older than the slowest upload: a Put whose temporary
+	// file is removed fails, it never half-writes an object.
+	RemoveTemps(ctx context.Context, olderThan time.Time, dryRun bool) ([]ObjectInfo, error)
+}
+
 // NewFile returns a store keeping each object as a file under the absolute
-// directory root (created if absent). See the package documentation for
-// the layout and the durability guarantees.
+// directory root. The root is created by the first Put, never by NewFile or
+// a read: reading a root that does not exist finds no objects. See the
+// package documentation for the layout and the durability guarantees.
 func NewFile(root string) (Store, error) {
 	if !filepath.IsAbs(root) {
 		return nil, fmt.Errorf("%w: file store root %q is not an absolute path", ErrInvalidURL, root)
 	}
 	root = filepath.Clean(root)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("objstore: create file store root: %w", err)
-	}
 	fi, err := os.Stat(root)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
 		return nil, fmt.Errorf("objstore: open file store root: %w", err)
-	}
-	if !fi.IsDir() {
+	case !fi.IsDir():
 		return nil, fmt.Errorf("objstore: open file store root %s: not a directory", root)
 	}
 	return &fileStore{root: root}, nil
@@ -48,7 +61,29 @@ type fileStore struct {
 	root string
 }
 
-var _ Store = (*fileStore)(nil)
+var (
+	_ Store       = (*fileStore)(nil)
+	_ TempRemover = (*fileStore)(nil)
+)
+
+// ensureRoot creates the root directory and its missing parents, fsyncing
+// the directory that received the root.
+func (s *fileStore) ensureRoot() error {
+	fi, err := os.Stat(s.root)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("file store root %s is not a directory", s.root)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(s.root, 0o755); err != nil {
+		return fmt.Errorf("create file store root: %w", err)
+	}
+	return syncDir(filepath.Dir(s.root))
+}
 
 // path maps a validated key to its file.
 func (s *fileStore) path(key string) (string, error) {
@@ -78,6 +113,9 @@ func (s *fileStore) Put(ctx context.Context, key string, r io.Reader, size int64
 		if opts.IfAbsent {
 			return fmt.Errorf("objstore: file put %s: %w", key, ErrPrecondition)
 		}
+	}
+	if err := s.ensureRoot(); err != nil {
+		return fmt.Errorf("objstore: file put %s: %w", key, err)
 	}
 	dir := filepath.Dir(path)
 	if err := mkdirAllSync(s.root, dir); err != nil {
@@ -111,8 +149,9 @@ func (s *fileStore) Put(ctx context.Context, key string, r io.Reader, size int64
 		if err != nil {
 			return fmt.Errorf("objstore: file put %s: encode metadata: %w", key, err)
 		}
-		if err := setXattr(f, metaXattr, js); err != nil {
-			return fmt.Errorf("objstore: file put %s: store metadata in extended attribute %s (the file system must support user xattrs): %w", key, metaXattr, err)
+		// Without user xattrs the object is stored without metadata.
+		if err := setXattr(f, metaXattr, js); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return fmt.Errorf("objstore: file put %s: store metadata in extended attribute %s: %w", key, metaXattr, err)
 		}
 	}
 	if err := f.Sync(); err != nil {
@@ -298,6 +337,56 @@ func (s *fileStore) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("objstore: file delete %s: sync directory: %w", key, err)
 	}
 	return nil
+}
+
+// RemoveTemps implements TempRemover.
+func (s *fileStore) RemoveTemps(ctx context.Context, olderThan time.Time, dryRun bool) ([]ObjectInfo, error) {
+	var out []ObjectInfo
+	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == s.root && errors.Is(err, fs.ErrNotExist) {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(d.Name(), tmpPrefix) || !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // its Put finished meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.ModTime().Before(olderThan) {
+			return nil
+		}
+		rel, err := filepath.Rel(s.root, p)
+		if err != nil {
+			return err
+		}
+		if !dryRun {
+			if err := os.Remove(p); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if err := syncDir(filepath.Dir(p)); err != nil {
+				return fmt.Errorf("sync directory: %w", err)
+			}
+		}
+		out = append(out, ObjectInfo{Key: filepath.ToSlash(rel), Size: fi.Size(), LastModified: fi.ModTime()})
+		return nil
+	})
+	if err != nil && !errors.Is(err, filepath.SkipDir) {
+		return out, fmt.Errorf("objstore: file remove temporary files: %w", err)
+	}
+	return out, nil
 }
 
 // Close is a no-op: the store holds no open files between calls.

@@ -31,7 +31,7 @@ type remoteURL struct {
 
 // Open opens the store a remote URL names:
 //
-//	file:///abs/path                              local directory (created if absent)
+//	file:///abs/path                              local directory (made by the first write)
 //	s3://bucket/prefix?region=R&endpoint=URL&path_style=true
 //	                                              Amazon S3 or any S3 API, via aws-sdk-go-v2
 //	minio://host:port/bucket/prefix?secure=false&region=R

@@ -4,6 +4,7 @@ package objstore
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -12,9 +13,15 @@ import (
 // errNotDir is what the OS returns when a path component is a file.
 var errNotDir error = unix.ENOTDIR
 
-// setXattr sets the extended attribute name of f to value.
+// setXattr sets the extended attribute name of f to value. An error
+// matching errors.ErrUnsupported means the file system has no user
+// extended attributes.
 func setXattr(f *os.File, name string, value []byte) error {
-	return unix.Fsetxattr(int(f.Fd()), name, value, 0)
+	err := unix.Fsetxattr(int(f.Fd()), name, value, 0)
+	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+	}
+	return err
 }
 
 // getXattr returns the extended attribute name of f, or nil when f has none

@@ -11,8 +11,8 @@ import (
 // errNotDir is what the OS returns when a path component is a file.
 var errNotDir error = syscall.ENOTDIR
 
-// setXattr reports that metadata cannot be stored: the file store keeps
-// metadata in Linux extended attributes only.
+// setXattr reports errors.ErrUnsupported: the file store keeps metadata in
+// Linux extended attributes only, so on this platform it stores none.
 func setXattr(f *os.File, name string, value []byte) error {
 	return errors.ErrUnsupported
 }

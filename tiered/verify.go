@@ -29,9 +29,13 @@ func (p Problem) String() string {
 }
 
 // Verify checks versions (nil = all) of st: each manifest decodes and
-// validates, and each of its runs exists with the recorded size and crc32c
-// metadata (shallow, a Head per run) or, with deep, downloads and matches
-// the recorded CRC-32C. A run shared by several versions is checked once.
+// validates, and each of its runs exists with the size the manifest records
+// (shallow, a Head per run) or, with deep, also downloads and matches the
+// CRC-32C the manifest records. The manifest is the authority: a run's
+// crc32c object metadata is only a copy of it, which copy tools and some
+// file systems drop, so missing metadata is no problem, while metadata that
+// contradicts the manifest is (the object was replaced). A run shared by
+// several versions is checked once.
 // The error is for failures that stop the check (listing, a transient read
 // error); what is wrong with the data is in the problems.
 func Verify(ctx context.Context, st objstore.Store, versions []uint64, deep bool) ([]Problem, error) {
@@ -83,12 +87,10 @@ func verifyRun(ctx context.Context, st objstore.Store, r manifest.Run, deep bool
 	if info.Size != r.Size {
 		return fmt.Sprintf("size %d, manifest records %d", info.Size, r.Size), nil
 	}
-	md, ok := info.Metadata["crc32c"]
-	if !ok {
-		return "no crc32c metadata", nil
-	}
-	if c, err := strconv.ParseUint(md, 16, 32); err != nil || len(md) != 8 || uint32(c) != r.CRC32C {
-		return fmt.Sprintf("crc32c metadata %q, manifest records %08x", md, r.CRC32C), nil
+	if md, ok := info.Metadata["crc32c"]; ok {
+		if c, err := strconv.ParseUint(md, 16, 32); err != nil || len(md) != 8 || uint32(c) != r.CRC32C {
+			return fmt.Sprintf("crc32c metadata %q, manifest records %08x", md, r.CRC32C), nil
+		}
 	}
 	if !deep {
 		return "", nil

@@ -28,7 +28,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Description: "A remote is an object-store URL: file:///abs/path, s3://bucket/prefix?region=...&endpoint=...,\n" +
 			"minio://host:port/bucket/prefix?secure=false. Credentials come from the environment\n" +
 			"(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or MINIO_ACCESS_KEY/MINIO_SECRET_KEY), never from flags.\n" +
-			"Global options may be given before or after the command name.",
+			"Global options may be given before or after the command name, and a command's options\n" +
+			"before or after its arguments; put -- before arguments that start with -.\n\n" + engineKinds(),
 		Reader:          stdin,
 		Writer:          stdout,
 		ErrWriter:       stderr,
@@ -64,9 +65,12 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		demoWorkerCommand(),
 	}
 	for _, cmd := range app.Commands {
-		// Global options are accepted after the command name too.
-		cmd.Flags = append(cmd.Flags, globalFlags()...)
 		cmd.OnUsageError = onUsageError
+		if cmd.Description != "" {
+			cmd.Description += "\n\n"
+		}
+		cmd.Description += "Global options (--remote, --dir, --json, ...; see 'tierkv --help') may be given\n" +
+			"before or after the command name."
 	}
 	return app
 }
@@ -75,13 +79,13 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 // Errors are printed as one line on stderr: "tierkv: what failed: what to try".
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, normalizeArgs(app, args))
 	if err == nil {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "tierkv: "+errorLine(err))
 	var ue *usageError
-	if errors.As(err, &ue) || errors.Is(err, objstore.ErrInvalidURL) {
+	if errors.As(err, &ue) || errors.Is(err, objstore.ErrInvalidURL) || isParamError(err) {
 		return exitUsage
 	}
 	var ee *exitError

@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/tierkv/tierkv/engines"
+	"github.com/tierkv/tierkv/engines/all"
 	"github.com/tierkv/tierkv/manifest"
 	"github.com/tierkv/tierkv/tiered"
 )
@@ -88,11 +90,35 @@ func hintFor(err error) string {
 	if errors.As(err, &pe) {
 		return "fix the engine parameter flag"
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
+	if errors.Is(err, all.ErrUnknownParam) {
+		return "pass only the parameters of the store's engine ('tierkv show latest' names it)"
+	}
+	if isNetworkError(err) {
 		return "check that the remote's endpoint is reachable and --remote names it"
 	}
 	return ""
+}
+
+// isNetworkError reports whether err comes from the network. A bare
+// syscall.Errno also satisfies net.Error, so local file-system errors
+// (ENOTDIR, EROFS, ENOSPC) are told apart by the absence of a network
+// operation around them.
+func isNetworkError(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	if errors.As(err, &op) || errors.As(err, &dns) {
+		return true
+	}
+	var ne net.Error
+	var errno syscall.Errno
+	return errors.As(err, &ne) && !errors.As(err, &errno)
+}
+
+// isParamError reports whether err is a bad engine parameter given on the
+// command line: a usage error.
+func isParamError(err error) bool {
+	var pe *engines.ParamError
+	return errors.As(err, &pe) || errors.Is(err, all.ErrUnknownParam)
 }
 
 // secretEnv lists the environment variables whose values must never be

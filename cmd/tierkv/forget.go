@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/tierkv/tierkv/tiered"
 	"github.com/urfave/cli/v2"
@@ -95,7 +94,7 @@ func policySuffix(p tiered.Policy) string {
 		if p.KeepLast > 0 {
 			s += ","
 		}
-		s += " those within " + p.KeepWithin.Round(time.Second).String()
+		s += " those within " + formatDuration(p.KeepWithin)
 	}
 	if len(p.Pins) > 0 {
 		s += fmt.Sprintf(", pinned %v", p.Pins)

@@ -67,6 +67,6 @@ func runGC(c *cli.Context) (err error) {
 	for _, name := range res.Deleted {
 		fmt.Fprintf(c.App.Writer, "%s %s\n", verb, name)
 	}
-	fmt.Fprintf(c.App.Writer, "%s %d objects (%s); grace %s\n", verb, len(res.Deleted), humanBytes(res.Bytes), grace)
+	fmt.Fprintf(c.App.Writer, "%s %d objects (%s); grace %s\n", verb, len(res.Deleted), humanBytes(res.Bytes), formatDuration(grace))
 	return nil
 }

@@ -26,7 +26,7 @@ func TestGC(t *testing.T) {
 
 	before := treeHash(t, f.remoteDir)
 	out := mustRun(t, "", f.args("gc", "--dry-run")...)
-	if out != "would delete runs/orphan-old\nwould delete 1 objects (14 B); grace 1h0m0s\n" {
+	if out != "would delete runs/orphan-old\nwould delete 1 objects (14 B); grace 1h\n" {
 		t.Fatalf("gc --dry-run printed:\n%s", out)
 	}
 	if treeHash(t, f.remoteDir) != before {

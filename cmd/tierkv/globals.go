@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/tierkv/tierkv/engines"
+	"github.com/tierkv/tierkv/engines/all"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,49 +18,72 @@ const (
 	engineCategory = "Engine parameters (thesis names; only the ones given are passed)"
 )
 
-// engineNames are the values --engine accepts.
-var engineNames = []string{"lsm", "hybridlog", "appendlog", "memonly"}
-
-// paramFlag maps a CLI flag to the engine parameter (thesis name) it sets.
+// paramFlag is the flag that sets one engine parameter, derived from the
+// registry of package engines/all.
 type paramFlag struct {
 	flag    string // e.g. "max-runs-per-level"
 	param   string // e.g. "max_runs_per_level"
-	usage   string
+	usage   string // e.g. "lsm, hybridlog, appendlog: runs per level before a merge, an integer `N`"
 	boolean bool
 }
 
-// paramFlags are the engine parameters, named as in the thesis.
-var paramFlags = []paramFlag{
-	{flag: "max-runs-per-level", param: "max_runs_per_level", usage: "lsm, hybridlog, appendlog: `N` runs per level before a merge"},
-	{flag: "density-factor", param: "density_factor", usage: "lsm: `N` records between fence pointers"},
-	{flag: "memtable-bytes-limit", param: "memtable_bytes_limit", usage: "lsm: memtable `SIZE` before a flush (e.g. 100K)"},
-	{flag: "mem-segment-len", param: "mem_segment_len", usage: "hybridlog: in-memory segment `SIZE` (e.g. 210K)"},
-	{flag: "ro-lag-interval", param: "ro_lag_interval", usage: "hybridlog: read-only region `SIZE`"},
-	{flag: "flush-interval", param: "flush_interval", usage: "hybridlog: flush region `SIZE`"},
-	{flag: "threshold", param: "threshold", usage: "appendlog: `SIZE` of a run before the next one starts"},
-	{flag: "compaction", param: "compaction", usage: "appendlog: compact runs while merging", boolean: true},
+// flagOf returns the flag name of an engine parameter: the thesis's
+// snake_case name in kebab-case.
+func flagOf(param string) string { return strings.ReplaceAll(param, "_", "-") }
+
+// paramFlags returns one flag per engine parameter, in the order the
+// registry lists kinds and their parameters; a parameter several kinds take
+// is one flag naming them all.
+func paramFlags() []paramFlag {
+	var order []string
+	info := map[string]all.ParamInfo{}
+	kinds := map[string][]string{}
+	for _, k := range all.Describe() {
+		for _, p := range k.Params {
+			if _, seen := info[p.Name]; !seen {
+				order = append(order, p.Name)
+				info[p.Name] = p
+			}
+			kinds[p.Name] = append(kinds[p.Name], k.Name)
+		}
+	}
+	out := make([]paramFlag, len(order))
+	for i, name := range order {
+		p := info[name]
+		usage := strings.Join(kinds[name], ", ") + ": " + p.Help
+		switch p.Unit {
+		case all.UnitSize:
+			usage += ", a `SIZE` such as 64K"
+		case all.UnitCount:
+			usage += ", an integer `N`"
+		}
+		out[i] = paramFlag{flag: flagOf(name), param: name, usage: usage, boolean: p.Unit == all.UnitBool}
+	}
+	return out
 }
 
-// engineParams lists the parameters each engine takes (DESIGN.md).
-var engineParams = map[string][]string{
-	"lsm":       {"max_runs_per_level", "density_factor", "memtable_bytes_limit"},
-	"hybridlog": {"mem_segment_len", "ro_lag_interval", "flush_interval", "max_runs_per_level"},
-	"appendlog": {"threshold", "max_runs_per_level", "compaction"},
-	"memonly":   {},
+// engineKinds describes the engine kinds for the application's help.
+func engineKinds() string {
+	var b strings.Builder
+	b.WriteString("Engines (--engine):")
+	for _, k := range all.Describe() {
+		fmt.Fprintf(&b, "\n  %-10s %s", k.Name, k.Help)
+	}
+	return b.String()
 }
 
-// globalFlags returns fresh instances of the global flags. They are attached
-// to the application and to every command, so that they may be given on
-// either side of the command name.
+// globalFlags returns the global flags. They belong to the application;
+// normalizeArgs moves the ones given after the command name before it, so
+// that they are shown once, in 'tierkv --help'.
 func globalFlags() []cli.Flag {
 	fs := []cli.Flag{
 		&cli.StringFlag{Name: "remote", Usage: "object-store `URL` of the store (file://, s3://, minio://)", EnvVars: []string{"TIERKV_REMOTE"}, Category: globalCategory},
 		&cli.StringFlag{Name: "dir", Usage: "local store directory `PATH`", EnvVars: []string{"TIERKV_DIR"}, Category: globalCategory},
-		&cli.StringFlag{Name: "engine", Usage: "engine `KIND`: " + strings.Join(engineNames, ", ") + " (default: the recorded one; lsm for a new store)", Category: globalCategory},
+		&cli.StringFlag{Name: "engine", Usage: "engine `KIND`: " + strings.Join(all.Kinds(), ", ") + " (default: the recorded one, from --dir or else the remote's latest version; lsm for a new store)", Category: globalCategory},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of tables", Category: globalCategory},
 		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "log `LEVEL` on stderr: debug, info, warn, error", Category: globalCategory},
 	}
-	for _, p := range paramFlags {
+	for _, p := range paramFlags() {
 		if p.boolean {
 			fs = append(fs, &cli.BoolFlag{Name: p.flag, Usage: p.usage, Category: engineCategory})
 		} else {
@@ -113,12 +138,10 @@ func loadGlobals(c *cli.Context) (*globals, error) {
 		engine: globalString(c, "engine"),
 		json:   globalBool(c, "json"),
 	}
-	if g.engine != "" {
-		if _, ok := engineParams[g.engine]; !ok {
-			return nil, usagef("unknown engine %q: use one of %s", g.engine, strings.Join(engineNames, ", "))
-		}
+	if g.engine != "" && !slices.Contains(all.Kinds(), g.engine) {
+		return nil, usagef("unknown engine %q: use one of %s", g.engine, strings.Join(all.Kinds(), ", "))
 	}
-	for _, p := range paramFlags {
+	for _, p := range paramFlags() {
 		if setIn(c, p.flag) == nil {
 			continue
 		}
@@ -152,15 +175,18 @@ func checkParamsFor(engine string, params engines.Params) error {
 	if engine == "" || len(params) == 0 {
 		return nil
 	}
-	known := engineParams[engine]
+	var known []string
+	for _, k := range all.Describe() {
+		if k.Name == engine {
+			for _, p := range k.Params {
+				known = append(known, p.Name)
+			}
+		}
+	}
 	var bad []string
 	for name := range params {
-		ok := false
-		for _, k := range known {
-			ok = ok || k == name
-		}
-		if !ok {
-			bad = append(bad, "--"+strings.ReplaceAll(name, "_", "-"))
+		if !slices.Contains(known, name) {
+			bad = append(bad, "--"+flagOf(name))
 		}
 	}
 	if len(bad) == 0 {
@@ -171,7 +197,7 @@ func checkParamsFor(engine string, params engines.Params) error {
 	if len(known) > 0 {
 		fl := make([]string, len(known))
 		for i, k := range known {
-			fl[i] = "--" + strings.ReplaceAll(k, "_", "-")
+			fl[i] = "--" + flagOf(k)
 		}
 		takes = strings.Join(fl, ", ")
 	}
@@ -182,7 +208,7 @@ func checkParamsFor(engine string, params engines.Params) error {
 // child process).
 func paramArgs(params engines.Params) []string {
 	var out []string
-	for _, p := range paramFlags {
+	for _, p := range paramFlags() {
 		if v, ok := params[p.param]; ok {
 			out = append(out, "--"+p.flag+"="+v)
 		}

@@ -83,6 +83,19 @@ func (f fixture) withVersions(t *testing.T) fixture {
 	return f
 }
 
+// withOrphanRun puts one run object and no manifest in the remote: a
+// store whose first snapshot never committed.
+func (f fixture) withOrphanRun(t *testing.T) fixture {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(f.remoteDir, "runs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.remoteDir, "runs", "orphan"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // treeHash hashes every path, mode and content under dir.
 func treeHash(t *testing.T, dir string) string {
 	t.Helper()

@@ -112,6 +112,27 @@ func parseDuration(flag, s string) (time.Duration, error) {
 	return d, nil
 }
 
+// formatDuration renders d the way parseDuration reads it, exactly: whole
+// weeks as "2w", whole days as "7d", anything else as Go prints it without
+// zero trailing units ("36h", "1h30m", "1ns").
+func formatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d > 0 && d%(7*day) == 0:
+		return strconv.FormatInt(int64(d/(7*day)), 10) + "w"
+	case d > 0 && d%day == 0:
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // hexPrefix marks a token given as hexadecimal bytes.
 const hexPrefix = "hex:"
 

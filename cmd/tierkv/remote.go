@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
 
+	"github.com/tierkv/tierkv/manifest"
 	"github.com/tierkv/tierkv/objstore"
 	"github.com/urfave/cli/v2"
 )
@@ -26,7 +31,9 @@ func openRemote(ctx context.Context, g *globals) (objstore.Store, error) {
 }
 
 // remoteCommand loads the global flags and opens the --remote store, for the
-// commands that work on a bare remote; the caller closes it with closeRemote.
+// commands that work on a bare remote (versions, show, verify, forget, gc);
+// a remote holding no object is refused by requireStore. The caller closes
+// the store with closeRemote.
 func remoteCommand(c *cli.Context) (*globals, objstore.Store, error) {
 	g, err := loadGlobals(c)
 	if err != nil {
@@ -36,7 +43,35 @@ func remoteCommand(c *cli.Context) (*globals, objstore.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := requireStore(c.Context, st, g.remote); err != nil {
+		_ = st.Close()
+		return nil, nil, err
+	}
 	return g, st, nil
+}
+
+// requireStore returns an error naming the remote when st, opened from
+// rawURL, holds no object at all: a mistyped --remote must not read as an
+// empty store ("no versions yet", "ok: 0 versions verified"). It only
+// lists, so it creates nothing.
+func requireStore(ctx context.Context, st objstore.Store, rawURL string) error {
+	for _, prefix := range []string{manifest.ManifestPrefix, ""} {
+		objs, err := st.List(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("list remote %s: %w", objstore.Redact(rawURL), err)
+		}
+		if len(objs) > 0 {
+			return nil
+		}
+	}
+	why := "it holds no object"
+	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "file" {
+		if _, err := os.Stat(filepath.FromSlash(u.Path)); errors.Is(err, fs.ErrNotExist) {
+			why = "directory " + filepath.FromSlash(u.Path) + " does not exist"
+		}
+	}
+	return withHint(fmt.Errorf("no store at %s: %s", objstore.Redact(rawURL), why),
+		"check --remote; a store's first 'tierkv snapshot' creates it")
 }
 
 // closeRemote closes st and keeps the first error.

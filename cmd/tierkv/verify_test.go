@@ -76,8 +76,8 @@ func TestVerifyUsage(t *testing.T) {
 	if r := runCLI(t, "", f.args("verify", "--all", "--version", "1")...); r.code != exitUsage {
 		t.Errorf("verify --all --version 1: exit %d, want %d", r.code, exitUsage)
 	}
-	empty := newFixture(t)
+	empty := newFixture(t).withOrphanRun(t)
 	if r := runCLI(t, "", empty.args("verify")...); r.code != exitFailure || !strings.Contains(r.err, "no snapshot yet") {
-		t.Errorf("verify on an empty remote: exit %d, stderr %q", r.code, r.err)
+		t.Errorf("verify on a remote without versions: exit %d, stderr %q", r.code, r.err)
 	}
 }

@@ -63,7 +63,7 @@ func TestVersionsTable(t *testing.T) {
 }
 
 func TestVersionsEmptyRemote(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t).withOrphanRun(t)
 	if out := mustRun(t, "", f.args("--json", "versions")...); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("versions --json on an empty remote printed %q, want []", out)
 	}

@@ -58,11 +58,11 @@ func TestCanonicalParams(t *testing.T) {
 			// refused.
 			bad := maps.Clone(c)
 			bad["no_such_parameter"] = "1"
-			if _, err := CanonicalParams(k, bad); err == nil || !strings.Contains(err.Error(), "no_such_parameter") {
+			if _, err := CanonicalParams(k, bad); !errors.Is(err, ErrUnknownParam) || !strings.Contains(err.Error(), "no_such_parameter") {
 				t.Fatalf("unknown parameter accepted or not named: %v", err)
 			}
-			if _, err := Open(k, bad, engines.OpenOptions{Dir: t.TempDir()}); err == nil {
-				t.Fatal("Open accepted an unknown parameter")
+			if _, err := Open(k, bad, engines.OpenOptions{Dir: t.TempDir()}); !errors.Is(err, ErrUnknownParam) {
+				t.Fatalf("Open with an unknown parameter: %v, want ErrUnknownParam", err)
 			}
 			// A bad value of a real parameter is a ParamError naming it.
 			for name := range c {
@@ -108,6 +108,63 @@ func TestOpenEveryKind(t *testing.T) {
 			v, found, err := e.Get([]byte("key"))
 			if err != nil || !found || string(v) != "value" {
 				t.Fatalf("get after reopen = %q, %v, %v", v, found, err)
+			}
+		})
+	}
+}
+
+// TestDescribe: the description of every kind matches what its parser
+// takes: the same parameter names as its defaults, and values written in
+// each parameter's unit.
+func TestDescribe(t *testing.T) {
+	kinds := Describe()
+	var names []string
+	for _, ki := range kinds {
+		names = append(names, ki.Name)
+	}
+	if !slices.Equal(names, Kinds()) {
+		t.Fatalf("Describe names %v, Kinds %v", names, Kinds())
+	}
+	for _, ki := range kinds {
+		t.Run(ki.Name, func(t *testing.T) {
+			if ki.Help == "" {
+				t.Error("no help text")
+			}
+			def := DefaultParams(ki.Name)
+			var described []string
+			for _, p := range ki.Params {
+				described = append(described, p.Name)
+				if p.Help == "" {
+					t.Errorf("%s: no help text", p.Name)
+				}
+			}
+			if got, want := slices.Sorted(slices.Values(described)), slices.Sorted(maps.Keys(def)); !slices.Equal(got, want) {
+				t.Fatalf("described parameters %v, the engine takes %v", got, want)
+			}
+			for _, p := range ki.Params {
+				// A size takes a suffix ("4096B"); a count or a bool does not.
+				suffixed := maps.Clone(def)
+				suffixed[p.Name] = def[p.Name] + "B"
+				_, errSuffix := CanonicalParams(ki.Name, suffixed)
+				flipped := maps.Clone(def)
+				flipped[p.Name] = map[string]string{"true": "false", "false": "true"}[def[p.Name]]
+				_, errBool := CanonicalParams(ki.Name, flipped)
+				switch p.Unit {
+				case UnitSize:
+					if errSuffix != nil {
+						t.Errorf("%s is described as a size but refuses %q: %v", p.Name, suffixed[p.Name], errSuffix)
+					}
+				case UnitCount:
+					if errSuffix == nil {
+						t.Errorf("%s is described as a count but takes %q", p.Name, suffixed[p.Name])
+					}
+				case UnitBool:
+					if errBool != nil || errSuffix == nil {
+						t.Errorf("%s is described as a bool: %q -> %v, %q -> %v", p.Name, flipped[p.Name], errBool, suffixed[p.Name], errSuffix)
+					}
+				default:
+					t.Errorf("%s: unknown unit %q", p.Name, p.Unit)
+				}
 			}
 		})
 	}
