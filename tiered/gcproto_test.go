@@ -2,6 +2,10 @@ package tiered
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -190,5 +194,47 @@ func TestSnapshotsBesideAGCLoop(t *testing.T) {
 	}
 	for _, v := range vs {
 		checkRestores(t, mem, v, states[v], "version beside a gc loop")
+	}
+}
+
+// TestGCRemovesKilledUploadTemporaries: a file:// remote's temporary file
+// left by an upload killed half-way is collected by GC once older than the
+// grace period, and kept (and only listed) before that or in a dry run.
+func TestGCRemovesKilledUploadTemporaries(t *testing.T) {
+	ctx := ctxT(t)
+	root := t.TempDir()
+	st, err := objstore.Open(ctx, "file://"+root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := mustOpen(t, Options{Dir: t.TempDir(), Store: st})
+	setAll(t, s, map[string]string{}, kvs("k", 20, 20, 12))
+	if _, err := s.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(root, "runs", ".tierkv-tmp-killed")
+	if err := os.WriteFile(tmp, []byte("half an upload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(tmp, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := GC(ctx, st, 3*time.Hour, false); err != nil || len(res.Deleted) != 0 {
+		t.Fatalf("gc with a longer grace: %+v, %v; want nothing deleted", res, err)
+	}
+	res, err := GC(ctx, st, time.Hour, true)
+	if err != nil || len(res.Deleted) != 1 || !strings.Contains(res.Deleted[0], ".tierkv-tmp-killed") {
+		t.Fatalf("gc dry run: %+v, %v; want the temporary listed", res, err)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatalf("a dry run removed the temporary: %v", err)
+	}
+	if res, err = GC(ctx, st, time.Hour, false); err != nil || len(res.Deleted) != 1 {
+		t.Fatalf("gc: %+v, %v; want the temporary deleted", res, err)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the temporary is still there: %v", err)
 	}
 }

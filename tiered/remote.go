@@ -24,6 +24,14 @@ type retryingReads struct {
 	objstore.Store
 }
 
+// unwrapRetries returns the store withReadRetries wrapped.
+func unwrapRetries(st objstore.Store) objstore.Store {
+	if r, ok := st.(retryingReads); ok {
+		return r.Store
+	}
+	return st
+}
+
 // withReadRetries wraps st once.
 func withReadRetries(st objstore.Store) objstore.Store {
 	if _, ok := st.(retryingReads); ok || st == nil {

@@ -275,6 +275,19 @@ func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool
 		res.Deleted = append(res.Deleted, obj.Key)
 		res.Bytes += obj.Size
 	}
+	// Temporary files of uploads killed half-way (file:// only) are never
+	// listed as objects; they go after the same grace.
+	if tr, ok := unwrapRetries(st).(objstore.TempRemover); ok {
+		temps, err := tr.RemoveTemps(ctx, cutoff, dryRun)
+		if err != nil {
+			return res, fmt.Errorf("tiered: gc: remove temporary files: %w", err)
+		}
+		for _, obj := range temps {
+			res.Deleted = append(res.Deleted, obj.Key)
+			res.Bytes += obj.Size
+		}
+		slices.Sort(res.Deleted)
+	}
 	if dryRun {
 		return res, nil
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -157,16 +158,35 @@ func TestHintFor(t *testing.T) {
 func TestEngineFromRemote(t *testing.T) {
 	f := newFixture(t)
 	mustRun(t, "put a 1\nsnapshot\n", "--engine", "appendlog", "--remote", f.remote, "--dir", f.dir, "batch")
+	// A fresh directory takes the engine of the remote's latest version; its
+	// snapshot is refused (it descends from no version), so the engine is
+	// read from its STORE.
+	localEngine := func(dir string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, "STORE"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sf struct {
+			Engine string `json:"engine"`
+		}
+		if err := json.Unmarshal(b, &sf); err != nil {
+			t.Fatal(err)
+		}
+		return sf.Engine
+	}
 	batchDir := filepath.Join(t.TempDir(), "b")
-	mustRun(t, "put b 2\nsnapshot\n", "--remote", f.remote, "--dir", batchDir, "batch")
-	if out := mustRun(t, "", "--remote", f.remote, "show", "latest"); !strings.Contains(out, "engine:    appendlog\n") {
-		t.Fatalf("batch in a fresh dir wrote:\n%s", out)
+	mustRun(t, "put b 2\n", "--remote", f.remote, "--dir", batchDir, "batch")
+	if got := localEngine(batchDir); got != "appendlog" {
+		t.Fatalf("batch in a fresh dir made a %q store, want appendlog", got)
 	}
 	putDir := filepath.Join(t.TempDir(), "p")
 	mustRun(t, "", "--remote", f.remote, "--dir", putDir, "put", "c", "3")
-	mustRun(t, "", "--remote", f.remote, "--dir", putDir, "snapshot")
-	if out := mustRun(t, "", "--remote", f.remote, "show", "latest"); !strings.Contains(out, "engine:    appendlog\n") {
-		t.Fatalf("put in a fresh dir wrote:\n%s", out)
+	if got := localEngine(putDir); got != "appendlog" {
+		t.Fatalf("put in a fresh dir made a %q store, want appendlog", got)
+	}
+	if r := runCLI(t, "", "--remote", f.remote, "--dir", putDir, "snapshot"); r.code != 1 || !strings.Contains(r.err, "diverged") {
+		t.Fatalf("snapshot of a fresh dir over a history: exit %d, stderr %q; want exit 1, diverged", r.code, r.err)
 	}
 	// An engine parameter of another kind is refused before anything is written.
 	other := filepath.Join(t.TempDir(), "o")

@@ -71,6 +71,9 @@ func runRestore(c *cli.Context) (err error) {
 		return err
 	}
 	defer closeRemote(st, &err)
+	if err := requireStore(c.Context, st, g.remote); err != nil {
+		return err
+	}
 
 	var progress func(done, total int64)
 	dryRun := c.Bool("dry-run")
