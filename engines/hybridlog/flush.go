@@ -205,15 +205,6 @@ func (d *DB) abandon(r *run) {
 	r.f.Close()
 }
 
-// discard drops a run that never became live.
-func (d *DB) discard(r *run) {
-	d.openMu.Lock()
-	delete(d.openRuns, r)
-	d.openMu.Unlock()
-	r.f.Close()
-	d.removeFiles(r.name, r.hint.Name)
-}
-
 // unref drops one reference; the last one deletes the run's files.
 func (d *DB) unref(r *run) {
 	if r.refs.Add(-1) != 0 {
