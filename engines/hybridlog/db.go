@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
 	"log/slog"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/tierkv/tierkv/engines"
@@ -114,12 +111,11 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 		}
 		rewrite = true
 	} else {
-		b, err := engines.ReadFile(o.FS, filepath.Join(o.Dir, currentName))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return nil, fmt.Errorf("hybridlog: read %s: %w", currentName, err)
-		default:
+		b, found, err := engines.ReadStateFile(o.FS, o.Dir, currentName)
+		if err != nil {
+			return nil, fmt.Errorf("hybridlog: open: %w", err)
+		}
+		if found {
 			if cp, st, err = decodeCurrent(b, currentName); err != nil {
 				return nil, fmt.Errorf("hybridlog: open: %w", err)
 			}
@@ -146,6 +142,8 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 		d.closeFiles()
 		return nil, fmt.Errorf("hybridlog: open: %w", err)
 	}
+	// A checkpoint's state becomes CURRENT; a new directory gets its CURRENT
+	// before any run is written (engines.ReadStateFile).
 	if rewrite || !fromFile {
 		if err := d.writeCurrentLocked(); err != nil {
 			d.closeFiles()
@@ -218,32 +216,16 @@ func (d *DB) load(cp engines.Checkpoint, st state) error {
 	return nil
 }
 
-// removeLeftovers deletes temporary files and run files the state does not
-// reference.
+// removeLeftovers deletes temporary files and run and hint files the opened
+// state does not reference.
 func (d *DB) removeLeftovers() {
-	ents, err := d.o.FS.ReadDir(d.o.Dir)
-	if err != nil {
-		d.log.Warn("list dir for cleanup", "err", err)
-		return
-	}
 	live := map[string]bool{}
 	for _, l := range d.levels {
 		for _, r := range l {
 			live[r.name], live[r.hint.Name] = true, true
 		}
 	}
-	for _, e := range ents {
-		name := e.Name()
-		_, _, ext, ok := engines.ParseRunName(name)
-		isRun := ok && (ext == extRun || ext == extHint)
-		if strings.HasSuffix(name, engines.TempSuffix) || (isRun && !live[name]) {
-			if err := d.o.FS.Remove(filepath.Join(d.o.Dir, name)); err != nil {
-				d.log.Warn("remove leftover file", "file", name, "err", err)
-			} else {
-				d.log.Debug("removed leftover file", "file", name)
-			}
-		}
-	}
+	engines.RemoveLeftovers(d.o.FS, d.o.Dir, d.log, func(name string) bool { return live[name] }, extRun, extHint)
 }
 
 // checkpointLocked describes the live state; stateMu must be held.

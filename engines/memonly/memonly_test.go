@@ -12,8 +12,9 @@ import (
 
 func factory() enginetest.Factory {
 	return enginetest.Factory{
-		Kind: Kind,
-		Open: func(o engines.OpenOptions) (engines.Engine, error) { return Open(o, DefaultParams()) },
+		Kind:      Kind,
+		StateFile: CurrentFile,
+		Open:      func(o engines.OpenOptions) (engines.Engine, error) { return Open(o, DefaultParams()) },
 	}
 }
 
