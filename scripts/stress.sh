@@ -19,13 +19,33 @@ TIERKV_STRESS=1 $GO test -count=1 -v -timeout 60m ./reliability/... ./faults/...
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "== fuzzing, $FUZZTIME per target"
+# Each target's whole output goes to a log under $FUZZLOGS. A passing target
+# prints its last progress line and result; a failing one prints its output
+# without the progress lines (the reason: the failing input and message, or
+# why the fuzzing process died, e.g. "terminated by unexpected signal" when
+# the kernel killed a worker, which saves no input), the log's path and any
+# crasher the run saved under testdata/fuzz.
+FUZZLOGS=${FUZZLOGS:-$(mktemp -d "${TMPDIR:-/tmp}/tierkv-fuzz.XXXXXX")}
+mkdir -p "$FUZZLOGS"
+echo "fuzz logs: $FUZZLOGS"
 # Every Fuzz function of the main module, found by name so new targets join.
 while read -r file; do
 	pkg=./$(dirname "$file")
 	for target in $(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | sed 's/^func //'); do
 		echo "-- $pkg $target"
-		$GO test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -parallel 2 "$pkg" 2>&1 | tail -3
-		[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+		log=$FUZZLOGS/$(echo "${pkg#./}" | tr / _)_$target.log
+		corpus=$(dirname "$file")/testdata/fuzz/$target
+		before=$(ls "$corpus" 2>/dev/null)
+		if $GO test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -parallel 2 "$pkg" >"$log" 2>&1; then
+			tail -2 "$log"
+			continue
+		fi
+		status=1
+		grep -v '^fuzz: elapsed:' "$log"
+		echo "FAILED: $pkg $target; full output in $log"
+		for f in $(ls "$corpus" 2>/dev/null); do
+			grep -qxF "$f" <<<"$before" || echo "crasher: $corpus/$f"
+		done
 	done
 done < <(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | grep -v '^bench/')
 exit $status

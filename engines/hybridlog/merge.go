@@ -110,15 +110,34 @@ func (d *DB) mergeOnce() (bool, error) {
 		}
 		return false, err
 	}
-	// The new state is durable: point the index at the merged copies, in
-	// batches so that writers are not held up, then retire the inputs.
+	// The new state is durable: point the index at the merged copies, then
+	// retire the inputs.
+	if err := d.repointMerged(inputs, out, kept, drops); err != nil {
+		return false, err
+	}
+	var outName string
+	if out != nil {
+		outName = out.name
+	}
+	d.log.Debug("merged", "level", li, "inputs", len(inputs), "output", outName, "kept", len(kept), "tombstones_dropped", len(drops))
+	for _, r := range inputs {
+		d.unref(r)
+	}
+	return true, nil
+}
+
+// repointMerged points the index at the merged copies kept of the inputs (in
+// batches, so that writers are not held up), drops the tombstones the merge
+// dropped, and takes the inputs out of the lookup tables. CURRENT already
+// names out instead of the inputs; stateMu is held.
+func (d *DB) repointMerged(inputs []*run, out *run, kept []keptRec, drops []droppedTomb) error {
 	if out != nil {
 		d.mu.Lock()
 		d.slots[out.slot] = out
 		d.mu.Unlock()
 		hb, err := engines.ReadFile(d.o.FS, filepath.Join(d.o.Dir, out.hint.Name))
 		if err != nil {
-			return false, fmt.Errorf("reread hint %s: %w", out.hint.Name, err)
+			return fmt.Errorf("reread hint %s: %w", out.hint.Name, err)
 		}
 		const batch = 4096
 		i := 0
@@ -137,7 +156,7 @@ func (d *DB) mergeOnce() (bool, error) {
 		})
 		d.mu.Unlock()
 		if err != nil {
-			return false, err
+			return err
 		}
 	}
 	d.mu.Lock()
@@ -162,15 +181,7 @@ func (d *DB) mergeOnce() (bool, error) {
 	clear(d.logRuns[len(keep):])
 	d.logRuns = keep
 	d.mu.Unlock()
-	var outName string
-	if out != nil {
-		outName = out.name
-	}
-	d.log.Debug("merged", "level", li, "inputs", len(inputs), "output", outName, "kept", len(kept), "tombstones_dropped", len(drops))
-	for _, r := range inputs {
-		d.unref(r)
-	}
-	return true, nil
+	return nil
 }
 
 // writeMerged copies the live records of inputs (oldest first) into a new
