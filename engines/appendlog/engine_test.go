@@ -120,6 +120,14 @@ func TestTornTailRecovery(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(crash, activeLogName), data[:cut], 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// CURRENT was written at the first open, before active.log.
+	cur, err := os.ReadFile(filepath.Join(dir, currentName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(crash, currentName), cur, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	db2 := mustOpen(t, engines.OpenOptions{Dir: crash}, Params{Threshold: 1 << 10})
 	for i := 0; i < 25; i++ {
