@@ -48,7 +48,7 @@ func ReadStateFile(fsys FS, dir, name string) (data []byte, found bool, err erro
 		shown = append(shown[:3:3], "...")
 	}
 	return nil, false, &CorruptionError{File: path, Reason: fmt.Sprintf(
-		"state file missing while the directory holds %d other files (%s); nothing was removed: restore %s or open from a checkpoint",
+		"state file missing, but the directory is not empty (%d entries: %s); nothing was removed: restore %s or open from a checkpoint",
 		len(held), strings.Join(shown, ", "), name)}
 }
 
