@@ -249,7 +249,8 @@ func (db *DB) loadRun(rr runRef, cpInfos map[string]engines.RunInfo) (*run, erro
 
 // adopt turns a sealed log that CURRENT does not record (a crash between its
 // rename and CURRENT) into a live level-0 run: valid prefix, truncate, footer,
-// fsync, hint. It returns nil (and removes the file) if no record is valid.
+// fsync, hint. It returns nil if no record is valid; the file, unreferenced,
+// is then removed with the other leftovers.
 func (db *DB) adopt(name string) (*run, error) {
 	f, err := db.o.FS.OpenFile(db.path(name), os.O_RDWR, 0)
 	if err != nil {
@@ -290,10 +291,11 @@ func (db *DB) adopt(name string) (*run, error) {
 		return nil, err
 	}
 	if valid == 0 {
+		// Unreferenced, it goes with the other leftovers at the end of Open.
 		db.runs[r.id] = nil
 		_ = f.Close()
-		db.o.Logger.Warn("appendlog: removing an unrecorded sealed log without valid records", "run", name)
-		return nil, db.o.FS.Remove(db.path(name))
+		db.o.Logger.Warn("appendlog: dropping an unrecorded sealed log without valid records", "run", name)
+		return nil, nil
 	}
 	if valid != end {
 		db.o.Logger.Warn("appendlog: cut the torn tail of an unrecorded sealed log", "run", name, "offset", valid, "bytes", end-valid)
