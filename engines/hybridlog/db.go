@@ -72,7 +72,7 @@ type DB struct {
 		sync.Mutex
 		cond    *sync.Cond // on merges: done advanced or the merger stopped
 		req     uint64     // merge requests made
-		done    uint64     // requests served: every level under its limit
+		done    uint64     // requests served (levels under their limit, or a merge failed)
 		stopped bool       // Close stopped the merger
 	}
 
@@ -86,7 +86,8 @@ var _ engines.Engine = (*DB)(nil)
 
 // Open opens (or creates) the engine in o.Dir. With o.Checkpoint it adopts
 // that checkpoint; otherwise it recovers the state recorded in the private
-// CURRENT file (none: an empty store).
+// CURRENT file (none in a new directory: an empty store; see
+// engines.ReadStateFile).
 func Open(o engines.OpenOptions, p Params) (*DB, error) {
 	o = o.EnsureDefaults()
 	if o.Dir == "" {
