@@ -5,7 +5,8 @@
 # kill -9s, thousands of corruptions, 1,000 snapshots under 10% faults, 1,000
 # fencing races), then every fuzz target for FUZZTIME (default 30s) each.
 # Every step runs even if an earlier one failed; the exit status is non-zero
-# if any failed. Counts are printed by the tests (-v, filtered).
+# if any failed. Counts are printed by the tests (-v, filtered). Each fuzz
+# run's output is kept in FUZZLOGS (default: a new directory under TMPDIR).
 set -uo pipefail
 
 GO=${GO:-go}
@@ -43,6 +44,9 @@ while read -r file; do
 		status=1
 		grep -v '^fuzz: elapsed:' "$log"
 		echo "FAILED: $pkg $target; full output in $log"
+		if grep -qE 'no crash will be recorded|terminated (unexpectedly|without fuzzing)' "$log"; then
+			echo "hint: a fuzzing process died without a failing input (killed from outside, e.g. by the OOM killer: see dmesg); rerun: $GO test -run '^\$' -fuzz '^${target}\$' -fuzztime $FUZZTIME $pkg"
+		fi
 		for f in $(ls "$corpus" 2>/dev/null); do
 			grep -qxF "$f" <<<"$before" || echo "crasher: $corpus/$f"
 		done
