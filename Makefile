@@ -14,6 +14,9 @@ CACHE ?= $(or $(TIERKV_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tierkv)
 # Module version of github.com/minio/minio that `make test` installs (from the
 # Go module proxy); it honours If-None-Match: * on PUT, which tierkv relies on.
 MINIO_VERSION ?= v0.0.0-20260212201848-7aac2a2c5b7c
+# staticcheck version `make lint` (and so `make test`) runs, fetched through
+# the Go module proxy by `go run pkg@version`; it never enters go.mod.
+STATICCHECK_VERSION ?= v0.8.2
 
 TEST_FLAGS ?= -race -count=1
 # Packages `make test` runs, e.g. make test PKGS=./tiered/...
@@ -23,15 +26,17 @@ BIN := bin
 export GO
 export TIERKV_CACHE := $(CACHE)
 export TIERKV_MINIO_VERSION := $(MINIO_VERSION)
+export TIERKV_STATICCHECK_VERSION := $(STATICCHECK_VERSION)
 
-.PHONY: build test stress vet demo clean bench bench-quick
+.PHONY: build test stress vet lint demo clean bench bench-quick
 
 ## build: compile every package and the tierkv CLI into ./bin/tierkv
 build:
 	$(GO) build ./...
 	$(GO) build -o $(BIN)/tierkv ./cmd/tierkv
 
-## test: all tests with the race detector against a throw-away MinIO server
+## test: all tests with the race detector against a throw-away MinIO server,
+## then staticcheck (as make lint) when all packages are selected
 test:
 	TEST_FLAGS='$(TEST_FLAGS)' scripts/with-minio.sh scripts/test.sh $(PKGS)
 
@@ -44,6 +49,10 @@ vet:
 	$(GO) vet ./...
 	@unformatted=$$("$$($(GO) env GOROOT)/bin/gofmt" -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+
+## lint: staticcheck, pinned to STATICCHECK_VERSION, on the main module
+lint:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 ## demo: the crash-and-recover streaming demo against a local file:// remote
 demo: build

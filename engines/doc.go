@@ -42,6 +42,18 @@
 // [RunInfo.CRC32C] is the CRC-32C of the whole file, computed while writing; the
 // uploader stores it with the object and restore checks it.
 //
+// # Opening: fail closed
+//
+// Every engine keeps a private state file (CURRENT) naming its live runs. An
+// engine opened without a checkpoint reads it through [ReadStateFile]: only a
+// directory holding nothing but temporaries (*.tmp) is a new engine, and a new
+// engine writes its CURRENT before any other file. A missing CURRENT in a
+// directory holding anything else, or one that cannot be read or decoded, is
+// an error naming it ([ErrCorrupt]), and nothing is removed. Once the opened
+// state is durable in CURRENT, [RemoveLeftovers] deletes the temporaries and
+// the engine's run files it does not name; a failure to remove one is logged
+// and does not fail the open.
+//
 // # Concurrency
 //
 // Every exported method of an Engine is safe for concurrent use. Writers are

@@ -27,8 +27,9 @@ type Engine interface {
 	// Release unpins the runs of a checkpoint returned by Seal. Releasing a
 	// checkpoint twice is a no-op.
 	Release(cp Checkpoint)
-	// MemoryUsage reports the bytes held by in-memory structures: index,
-	// buffers, filters, fences and the engine's share of the block cache.
+	// MemoryUsage reports the bytes held by the engine's own in-memory
+	// structures: index, buffers, filters and fences. Blocks in the shared
+	// block cache (OpenOptions.Cache) are not counted; the cache reports them.
 	MemoryUsage() int64
 	// Close persists everything (reopening gives the identical state), stops
 	// background work and releases resources. Methods called after Close

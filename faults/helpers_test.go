@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -250,19 +249,4 @@ func putObject(t *testing.T, st objstore.Store, key string, b []byte, md map[str
 	if err := st.Put(context.Background(), key, bytes.NewReader(b), int64(len(b)), objstore.PutOptions{Metadata: md}); err != nil {
 		t.Fatalf("put %s: %v", key, err)
 	}
-}
-
-// readObject returns the content of key in st.
-func readObject(t *testing.T, st objstore.Store, key string) []byte {
-	t.Helper()
-	rc, _, err := st.Get(context.Background(), key)
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	return b
 }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -367,9 +366,11 @@ var (
 func cliBinary(t *testing.T) *tierkvCLI {
 	t.Helper()
 	cliOnce.Do(func() {
+		// go test puts its own toolchain's bin directory first on PATH.
 		goCmd, err := exec.LookPath("go")
 		if err != nil {
-			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+			cliErr = fmt.Errorf("find the go command to build ./cmd/tierkv: %w (put go on PATH)", err)
+			return
 		}
 		dir, err := os.MkdirTemp("", "tierkv-faults-cli-")
 		if err != nil {

@@ -8,7 +8,11 @@
 # 2. go test $TEST_FLAGS -v on integration/ (when selected), so the output
 #    shows which server and client libraries the end-to-end tests used;
 # 3. go vet and go test on the bench module (its own go.mod), when all
-#    packages are selected.
+#    packages are selected;
+# 4. staticcheck on the main module (as `make lint`), when all packages are
+#    selected, at TIERKV_STATICCHECK_VERSION (default v0.8.2, the Makefile's
+#    STATICCHECK_VERSION) through `go run pkg@version`, so it stays out of
+#    go.mod.
 # Every step runs even if an earlier one failed; the exit status is non-zero
 # if any failed.
 set -uo pipefail
@@ -50,5 +54,6 @@ if [ ${#integration[@]} -gt 0 ]; then
 fi
 if [ "${pkgs[*]}" = "./..." ]; then
 	(cd bench && $GO vet ./... && $GO test -count=1 ./...) || status=1
+	$GO run "honnef.co/go/tools/cmd/staticcheck@${TIERKV_STATICCHECK_VERSION:-v0.8.2}" ./... || status=1
 fi
 exit $status

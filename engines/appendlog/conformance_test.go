@@ -25,7 +25,8 @@ func TestConformance(t *testing.T) {
 	}{{"Plain", false}, {"Compaction", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			enginetest.Run(t, enginetest.Factory{
-				Kind: Kind,
+				Kind:      Kind,
+				StateFile: currentName,
 				Open: func(o engines.OpenOptions) (engines.Engine, error) {
 					if o.FS == nil {
 						o.FS = noSyncFS{}

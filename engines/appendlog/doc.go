@@ -48,7 +48,12 @@
 //     first record that is short or fails its checks (a torn tail) is cut off
 //     by truncating the file there, and a warning is logged;
 //   - temporary files (*.tmp) and run files that the recovered state does not
-//     reference (an unfinished merge, a hint of an adopted log) are removed.
+//     reference (an unfinished merge, a hint of an adopted log) are removed
+//     (engines.RemoveLeftovers; a failed removal is only logged).
+//
+// A directory with files but no CURRENT, or with a damaged CURRENT, does not
+// open (see "Opening: fail closed" in package engines); a new directory gets
+// its CURRENT before active.log.
 //
 // Opening a checkpoint (OpenOptions.Checkpoint) adopts exactly that state:
 // active.log is emptied and unreferenced runs are removed.

@@ -120,6 +120,14 @@ func TestTornTailRecovery(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(crash, activeLogName), data[:cut], 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// CURRENT was written at the first open, before active.log.
+	cur, err := os.ReadFile(filepath.Join(dir, currentName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(crash, currentName), cur, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	db2 := mustOpen(t, engines.OpenOptions{Dir: crash}, Params{Threshold: 1 << 10})
 	for i := 0; i < 25; i++ {
@@ -318,10 +326,11 @@ func TestCompactionRules(t *testing.T) {
 // TestAdoptUnrecordedLog: a crash between the rename of the active log and
 // CURRENT (here: the hint write fails, making the engine refuse writes)
 // leaves a sealed log that CURRENT does not name; Open adopts it, also with
-// its footer and last record torn off.
+// its footer and last record torn off. Without a valid record it is removed.
 func TestAdoptUnrecordedLog(t *testing.T) {
-	for _, torn := range []bool{false, true} {
-		t.Run(fmt.Sprint("torn=", torn), func(t *testing.T) {
+	for _, mode := range []string{"whole", "torn", "empty"} {
+		t.Run(mode, func(t *testing.T) {
+			torn := mode == "torn"
 			dir := t.TempDir()
 			var failHints bool
 			ffs := &faultFS{FS: engines.OSFS{}, fail: func(op, name string) bool {
@@ -360,10 +369,25 @@ func TestAdoptUnrecordedLog(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			if mode == "empty" {
+				if err := os.Truncate(filepath.Join(dir, orphan), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
 			var sealed []string
 			db = mustOpen(t, engines.OpenOptions{Dir: dir, Listener: engines.Listener{RunSealed: func(ri engines.RunInfo) { sealed = append(sealed, ri.Name) }}}, Params{})
 			defer db.Close()
 			expectKV(t, db, "sealed", "yes", true)
+			if mode == "empty" {
+				expectKV(t, db, "later-0", "", false)
+				if len(sealed) != 0 {
+					t.Fatalf("RunSealed events for a log without records: %v", sealed)
+				}
+				if _, err := os.Stat(filepath.Join(dir, orphan)); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("unrecorded log %s without records still there (stat: %v)", orphan, err)
+				}
+				return
+			}
 			for i := 0; i < 5; i++ {
 				expectKV(t, db, fmt.Sprintf("later-%d", i), "v", !torn || i < 4)
 			}

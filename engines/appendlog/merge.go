@@ -112,8 +112,19 @@ type remap struct {
 	from, to loc
 }
 
+// mergeOutput is what a merge's scan wrote to its output run.
+type mergeOutput struct {
+	hint    hintWriter
+	remaps  []remap // index entries to point at the output
+	purges  []remap // tombstones to drop from the index
+	bodyCRC uint32
+	count   uint64 // records written
+}
+
 // merge combines the runs of level lvl (inputs, oldest first) into one run at
-// level lvl+1; see the package doc for what compaction drops.
+// level lvl+1; see the package doc for what compaction drops. It scans the
+// inputs into a new run, finishes it, points the index at it and installs it
+// in place of the inputs.
 func (db *DB) merge(lvl int, inputs []*run, oldest bool) error {
 	name := db.namer.Next(extMerged)
 	w, err := engines.CreateRun(db.o.FS, db.o.Dir, name)
@@ -126,10 +137,35 @@ func (db *DB) merge(lvl int, inputs []*run, oldest bool) error {
 	db.runs = append(db.runs, nil) // reserved until the output is readable
 	db.mu.Unlock()
 
-	var hb hintWriter
-	var remaps, purges []remap
-	var bodyCRC uint32
-	var count uint64
+	res, err := db.mergeScan(w, out.id, inputs, oldest)
+	if err != nil {
+		w.Abort()
+		if errors.Is(err, errStopped) {
+			return err
+		}
+		return fmt.Errorf("appendlog: merge level %d: %w", lvl, err)
+	}
+	var infos []engines.RunInfo
+	if res.count > 0 {
+		if infos, err = db.finishMergeOutput(w, out, res); err != nil {
+			return fmt.Errorf("appendlog: merge level %d: %w", lvl, err)
+		}
+	} else {
+		w.Abort()
+	}
+	db.sealedEvent(infos...)
+	db.repoint(res.remaps, res.purges)
+	if err := db.installMerge(lvl, inputs, out, res.count > 0); err != nil {
+		return fmt.Errorf("appendlog: merge level %d: %w", lvl, err)
+	}
+	db.o.Logger.Debug("appendlog: merged", "level", lvl, "inputs", len(inputs), "output", name, "records", res.count, "compaction", db.p.Compaction)
+	return nil
+}
+
+// mergeScan copies the records of inputs that survive into w, the output run
+// with id outID, and collects its hint entries and the index changes.
+func (db *DB) mergeScan(w *engines.RunWriter, outID uint32, inputs []*run, oldest bool) (*mergeOutput, error) {
+	res := &mergeOutput{}
 	seen := 0
 	for _, in := range inputs {
 		_, err := scanRecords(in.f, in.name, 0, in.size, true, func(off int64, raw []byte, rec engines.Record) error {
@@ -158,72 +194,72 @@ func (db *DB) merge(lvl int, inputs []*run, oldest bool) error {
 			purge := current && rec.Kind == engines.KindDelete && oldest
 			if db.p.Compaction && (durablyGone || purge) {
 				if purge {
-					purges = append(purges, remap{key: string(rec.Key), from: from})
+					res.purges = append(res.purges, remap{key: string(rec.Key), from: from})
 				}
 				return nil
 			}
-			to := mkLoc(rec.Kind, uint64(w.Offset()), out.id, len(raw))
+			to := mkLoc(rec.Kind, uint64(w.Offset()), outID, len(raw))
 			if _, err := w.Write(raw); err != nil {
 				return err
 			}
-			bodyCRC = crc32.Update(bodyCRC, engines.CastagnoliTable, raw)
-			count++
+			res.bodyCRC = crc32.Update(res.bodyCRC, engines.CastagnoliTable, raw)
+			res.count++
 			// Hint entries for every record not durably superseded: its
 			// successor, if any, has its own entry or is in the active log.
 			switch {
 			case purge:
-				purges = append(purges, remap{key: string(rec.Key), from: from})
+				res.purges = append(res.purges, remap{key: string(rec.Key), from: from})
 			case !durablyGone:
-				hb.add(rec.Kind, rec.Key, to.off, to.size())
+				res.hint.add(rec.Kind, rec.Key, to.off, to.size())
 				if current {
-					remaps = append(remaps, remap{key: string(rec.Key), from: from, to: to})
+					res.remaps = append(res.remaps, remap{key: string(rec.Key), from: from, to: to})
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			w.Abort()
 			if errors.Is(err, errStopped) {
-				return err
+				return nil, err
 			}
-			return fmt.Errorf("appendlog: merge level %d: read %s: %w", lvl, in.name, err)
+			return nil, fmt.Errorf("read %s: %w", in.name, err)
 		}
 	}
+	return res, nil
+}
 
-	var infos []engines.RunInfo
-	if count > 0 {
-		body := w.Offset()
-		if _, err := w.Write(appendFooter(nil, footer{BodyLen: uint64(body), Count: count, BodyCRC: bodyCRC}, runMagic)); err != nil {
-			w.Abort()
-			return fmt.Errorf("appendlog: merge level %d: %w", lvl, err)
-		}
-		info, err := w.Finish()
-		if err != nil {
-			return fmt.Errorf("appendlog: merge level %d: %w", lvl, err)
-		}
-		f, err := engines.Open(db.o.FS, db.path(name))
-		if err != nil {
-			return fmt.Errorf("appendlog: merge level %d: open %s: %w", lvl, name, err)
-		}
-		hint := db.namer.Next(extHint)
-		hintInfo, err := engines.WriteRun(db.o.FS, db.o.Dir, hint, hb.encode(bodyCRC))
-		if err != nil {
-			_ = f.Close()
-			return fmt.Errorf("appendlog: merge level %d: write hint of %s: %w", lvl, name, err)
-		}
-		out.f, out.fileID, out.size, out.flushed, out.count, out.crc = f, cache.NewFileID(), body, body, count, bodyCRC
-		out.info, out.hint, out.hintInfo, out.durable = info, hint, hintInfo, true
-		db.mu.Lock()
-		db.runs[out.id] = out
-		db.mu.Unlock()
-		infos = []engines.RunInfo{info, hintInfo}
-	} else {
+// finishMergeOutput writes the footer of the output run out, makes it
+// durable with its hint file and readable, and returns both files' infos.
+func (db *DB) finishMergeOutput(w *engines.RunWriter, out *run, res *mergeOutput) ([]engines.RunInfo, error) {
+	body := w.Offset()
+	if _, err := w.Write(appendFooter(nil, footer{BodyLen: uint64(body), Count: res.count, BodyCRC: res.bodyCRC}, runMagic)); err != nil {
 		w.Abort()
+		return nil, err
 	}
-	db.sealedEvent(infos...)
+	info, err := w.Finish()
+	if err != nil {
+		return nil, err
+	}
+	f, err := engines.Open(db.o.FS, db.path(out.name))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", out.name, err)
+	}
+	hint := db.namer.Next(extHint)
+	hintInfo, err := engines.WriteRun(db.o.FS, db.o.Dir, hint, res.hint.encode(res.bodyCRC))
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("write hint of %s: %w", out.name, err)
+	}
+	out.f, out.fileID, out.size, out.flushed, out.count, out.crc = f, cache.NewFileID(), body, body, res.count, res.bodyCRC
+	out.info, out.hint, out.hintInfo, out.durable = info, hint, hintInfo, true
+	db.mu.Lock()
+	db.runs[out.id] = out
+	db.mu.Unlock()
+	return []engines.RunInfo{info, hintInfo}, nil
+}
 
-	// Point the index at the output, a batch at a time; both copies of a
-	// record are readable meanwhile.
+// repoint points the index at the merge output and drops purged tombstones,
+// a batch at a time; both copies of a record are readable meanwhile.
+func (db *DB) repoint(remaps, purges []remap) {
 	for i := 0; i < len(remaps); i += remapBatch {
 		db.mu.Lock()
 		for _, rm := range remaps[i:min(i+remapBatch, len(remaps))] {
@@ -240,11 +276,15 @@ func (db *DB) merge(lvl int, inputs []*run, oldest bool) error {
 		}
 		db.mu.Unlock()
 	}
+}
 
+// installMerge replaces the inputs at level lvl by out (if it holds records)
+// at level lvl+1, records that in CURRENT and then removes the inputs' files.
+func (db *DB) installMerge(lvl int, inputs []*run, out *run, hasOutput bool) error {
 	db.mu.Lock()
 	lv := db.levels[lvl]
 	db.levels[lvl] = append([]*run(nil), lv[len(inputs):]...)
-	if count > 0 {
+	if hasOutput {
 		for len(db.levels) <= lvl+1 {
 			db.levels = append(db.levels, nil)
 		}
@@ -258,16 +298,15 @@ func (db *DB) merge(lvl int, inputs []*run, oldest bool) error {
 	db.mu.Unlock()
 
 	db.sealMu.Lock()
-	err = db.writeCurrentLocked(false)
+	err := db.writeCurrentLocked(false)
 	db.sealMu.Unlock()
 	if err != nil {
 		// The old CURRENT still names the inputs: keep their files.
-		return fmt.Errorf("appendlog: merge level %d: %w", lvl, err)
+		return err
 	}
 	db.mu.Lock()
 	dead := db.unpinLocked(inputs)
 	db.mu.Unlock()
 	db.removeRuns(dead)
-	db.o.Logger.Debug("appendlog: merged", "level", lvl, "inputs", len(inputs), "output", name, "records", count, "compaction", db.p.Compaction)
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"sort"
-	"strings"
 
 	"github.com/tierkv/tierkv/engines"
 )
@@ -104,22 +103,23 @@ func (db *DB) recover() error {
 			return fmt.Errorf("appendlog: open checkpoint: %w", err)
 		}
 	} else {
-		b, err := engines.ReadFile(o.FS, db.path(currentName))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			st = state{}
-		case err != nil:
-			return fmt.Errorf("appendlog: open: read %s: %w", currentName, err)
-		default:
+		b, found, err := engines.ReadStateFile(o.FS, o.Dir, currentName)
+		if err != nil {
+			return fmt.Errorf("appendlog: open: %w", err)
+		}
+		if found {
 			if st, err = decodeCurrent(b); err != nil {
 				return fmt.Errorf("appendlog: open: %w", err)
 			}
+		} else if err := engines.WriteFileAtomic(o.FS, o.Dir, currentName, encodeCurrent(st)); err != nil {
+			// A new directory gets its CURRENT before active.log or any run
+			// (engines.ReadStateFile).
+			return fmt.Errorf("appendlog: open: %w", err)
 		}
 	}
 	db.namer = engines.NewRunNamer(st.NextSeq)
 
-	// Leftover temporary files go; run names are observed so that new names
-	// sort after them.
+	// Run names are observed so that new names sort after them.
 	ents, err := o.FS.ReadDir(o.Dir)
 	if err != nil {
 		return fmt.Errorf("appendlog: open: %w", err)
@@ -132,12 +132,6 @@ func (db *DB) recover() error {
 	var files []onDisk
 	for _, de := range ents {
 		name := de.Name()
-		if strings.HasSuffix(name, engines.TempSuffix) {
-			if err := o.FS.Remove(db.path(name)); err != nil {
-				return fmt.Errorf("appendlog: open: remove %s: %w", name, err)
-			}
-			continue
-		}
 		if seq, _, ext, ok := engines.ParseRunName(name); ok {
 			db.namer.Observe(seq)
 			files = append(files, onDisk{name, seq, ext})
@@ -186,13 +180,7 @@ func (db *DB) recover() error {
 	if err != nil {
 		return fmt.Errorf("appendlog: open: %w", err)
 	}
-	for _, fl := range files {
-		if !referenced[fl.name] {
-			if err := o.FS.Remove(db.path(fl.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("appendlog: open: remove unreferenced %s: %w", fl.name, err)
-			}
-		}
-	}
+	engines.RemoveLeftovers(o.FS, o.Dir, o.Logger, func(name string) bool { return referenced[name] }, extSealed, extMerged, extHint)
 	return nil
 }
 
@@ -261,7 +249,8 @@ func (db *DB) loadRun(rr runRef, cpInfos map[string]engines.RunInfo) (*run, erro
 
 // adopt turns a sealed log that CURRENT does not record (a crash between its
 // rename and CURRENT) into a live level-0 run: valid prefix, truncate, footer,
-// fsync, hint. It returns nil (and removes the file) if no record is valid.
+// fsync, hint. It returns nil if no record is valid; the file, unreferenced,
+// is then removed with the other leftovers.
 func (db *DB) adopt(name string) (*run, error) {
 	f, err := db.o.FS.OpenFile(db.path(name), os.O_RDWR, 0)
 	if err != nil {
@@ -302,10 +291,11 @@ func (db *DB) adopt(name string) (*run, error) {
 		return nil, err
 	}
 	if valid == 0 {
+		// Unreferenced, it goes with the other leftovers at the end of Open.
 		db.runs[r.id] = nil
 		_ = f.Close()
-		db.o.Logger.Warn("appendlog: removing an unrecorded sealed log without valid records", "run", name)
-		return nil, db.o.FS.Remove(db.path(name))
+		db.o.Logger.Warn("appendlog: dropping an unrecorded sealed log without valid records", "run", name)
+		return nil, nil
 	}
 	if valid != end {
 		db.o.Logger.Warn("appendlog: cut the torn tail of an unrecorded sealed log", "run", name, "offset", valid, "bytes", end-valid)

@@ -22,7 +22,7 @@
 // immutability and unique run names, pinning and retirement, crash recovery
 // from a copy of a live directory, a torn log tail, checksum corruption,
 // concurrent writers, readers and sealers, kind mismatch, use after Close and
-// memory accounting.
+// memory accounting, and failing closed on a missing or damaged state file.
 //
 // The randomized test prints its seed; replay it with
 //
@@ -71,12 +71,16 @@ type Factory struct {
 	// everything spills and merges often). The suite fills o.Dir, and
 	// o.Checkpoint, o.Listener and o.Cache where a test needs them.
 	Open func(o engines.OpenOptions) (engines.Engine, error)
+	// StateFile is the name of the engine's private state file in its
+	// directory (CURRENT), read when it opens without a checkpoint. Run needs
+	// it; RunBenchmarks does not.
+	StateFile string
 }
 
 // Run runs the conformance suite as subtests of t.
 func Run(t *testing.T, f Factory) {
-	if f.Open == nil || f.Kind == "" {
-		t.Fatal("enginetest: Factory needs Kind and Open")
+	if f.Open == nil || f.Kind == "" || f.StateFile == "" {
+		t.Fatal("enginetest: Factory needs Kind, Open and StateFile")
 	}
 	t.Run("Basic", func(t *testing.T) { testBasic(t, f) })
 	t.Run("EmptyValue", func(t *testing.T) { testEmptyValue(t, f) })
@@ -88,6 +92,9 @@ func Run(t *testing.T, f Factory) {
 	t.Run("UniqueRunNames", func(t *testing.T) { testUniqueRunNames(t, f) })
 	t.Run("ReleaseRetires", func(t *testing.T) { testReleaseRetires(t, f) })
 	t.Run("MissingRun", func(t *testing.T) { testMissingRun(t, f) })
+	t.Run("MissingStateFileFailsClosed", func(t *testing.T) { testMissingStateFile(t, f) })
+	t.Run("TruncatedStateFile", func(t *testing.T) { testTruncatedStateFile(t, f) })
+	t.Run("NewDirWithTemporaries", func(t *testing.T) { testNewDirWithTemporaries(t, f) })
 	t.Run("Crash", func(t *testing.T) { testCrash(t, f) })
 	t.Run("Corruption", func(t *testing.T) { testCorruption(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })

@@ -14,8 +14,9 @@ func tinyParams() Params {
 
 func factory(p Params) enginetest.Factory {
 	return enginetest.Factory{
-		Kind: Kind,
-		Open: func(o engines.OpenOptions) (engines.Engine, error) { return Open(o, p) },
+		Kind:      Kind,
+		StateFile: currentName,
+		Open:      func(o engines.OpenOptions) (engines.Engine, error) { return Open(o, p) },
 	}
 }
 

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
 	"log/slog"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/tierkv/tierkv/engines"
@@ -31,43 +28,53 @@ type DB struct {
 
 	// mu guards the index, the ring buffer, the region boundaries and the
 	// lookup tables of runs. Writers hold it exclusively, Get shares it.
-	mu       sync.RWMutex
-	cond     *sync.Cond // on &mu: flushed advanced, an error, or Close
-	closed   bool
-	bgErr    error // sticky error of a flush or merge
-	idx      *index
-	buf      []byte // ring buffer: address a lives at buf[a%len(buf)]
-	scratch  []byte // for records that wrap around the ring's end
-	head     uint64 // lowest address held in buf
-	flushed  uint64 // addresses below are in log runs named by CURRENT
-	readOnly uint64 // records starting at or above are updated in place
-	tail     uint64 // next address to append at
-	waiters  int    // writers waiting for a flush to make room
-	slots    map[uint32]*run
-	logRuns  []*run // log runs sorted by start
-	nextSlot uint32
-	readers  sync.WaitGroup // Gets reading run files
+	mu struct {
+		sync.RWMutex
+		cond     *sync.Cond // on mu: flushed advanced, an error, or Close
+		closed   bool
+		bgErr    error // sticky error of a flush or merge
+		idx      *index
+		buf      []byte // ring buffer: address a lives at buf[a%len(buf)]
+		scratch  []byte // for records that wrap around the ring's end
+		head     uint64 // lowest address held in buf
+		flushed  uint64 // addresses below are in log runs named by CURRENT
+		readOnly uint64 // records starting at or above are updated in place
+		tail     uint64 // next address to append at
+		waiters  int    // writers waiting for a flush to make room
+		slots    map[uint32]*run
+		logRuns  []*run // log runs sorted by start
+		nextSlot uint32
+	}
+	readers sync.WaitGroup // Gets reading run files
 
 	// flushMu serializes flushes (the background flusher, Seal, Close).
 	flushMu sync.Mutex
 
-	// stateMu guards the live run set, CURRENT and the pins.
-	stateMu  sync.Mutex
-	levels   [][]*run // levels[0] newest; each level oldest run first
-	namer    *engines.RunNamer
-	nextAddr uint64 // the state's next address (end of the last durable flush)
-	pins     map[uint64][]*run
-	sealSeq  uint64
+	// runs guards the live run set, CURRENT and the pins.
+	runs struct {
+		sync.Mutex
+		levels   [][]*run // levels[0] newest; each level oldest run first
+		nextAddr uint64   // the state's next address (end of the last durable flush)
+		pins     map[uint64][]*run
+		sealSeq  uint64
+	}
+	namer *engines.RunNamer // safe for concurrent use
 
-	openMu    sync.Mutex
-	openRuns  map[*run]struct{} // runs whose file is open
-	filesDone bool              // Close closed them
+	// files guards the set of open run files.
+	files struct {
+		sync.Mutex
+		open map[*run]struct{} // runs whose file is open
+		done bool              // Close closed them
+	}
 
-	mergeMu      sync.Mutex
-	mergeCond    *sync.Cond
-	mergeReq     uint64
-	mergeDone    uint64
-	mergeStopped bool
+	// merges guards the merge requests the background merger serves.
+	merges struct {
+		sync.Mutex
+		cond    *sync.Cond // on merges: done advanced or the merger stopped
+		req     uint64     // merge requests made
+		done    uint64     // requests served (levels under their limit, or a merge failed)
+		stopped bool       // Close stopped the merger
+	}
 
 	flushKick chan struct{}
 	mergeKick chan struct{}
@@ -79,7 +86,8 @@ var _ engines.Engine = (*DB)(nil)
 
 // Open opens (or creates) the engine in o.Dir. With o.Checkpoint it adopts
 // that checkpoint; otherwise it recovers the state recorded in the private
-// CURRENT file (none: an empty store).
+// CURRENT file (none in a new directory: an empty store; see
+// engines.ReadStateFile).
 func Open(o engines.OpenOptions, p Params) (*DB, error) {
 	o = o.EnsureDefaults()
 	if o.Dir == "" {
@@ -114,12 +122,11 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 		}
 		rewrite = true
 	} else {
-		b, err := engines.ReadFile(o.FS, filepath.Join(o.Dir, currentName))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return nil, fmt.Errorf("hybridlog: read %s: %w", currentName, err)
-		default:
+		b, found, err := engines.ReadStateFile(o.FS, o.Dir, currentName)
+		if err != nil {
+			return nil, fmt.Errorf("hybridlog: open: %w", err)
+		}
+		if found {
 			if cp, st, err = decodeCurrent(b, currentName); err != nil {
 				return nil, fmt.Errorf("hybridlog: open: %w", err)
 			}
@@ -131,21 +138,23 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 		limit:     uint64(p.MemSegmentLen),
 		mutable:   uint64(p.mutableLen()),
 		flushLen:  uint64(p.FlushInterval),
-		slots:     map[uint32]*run{},
 		namer:     engines.NewRunNamer(st.nextSeq),
-		nextAddr:  st.nextAddr,
-		pins:      map[uint64][]*run{},
-		openRuns:  map[*run]struct{}{},
 		flushKick: make(chan struct{}, 1),
 		mergeKick: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
-	d.cond = sync.NewCond(&d.mu)
-	d.mergeCond = sync.NewCond(&d.mergeMu)
+	d.mu.cond = sync.NewCond(&d.mu.RWMutex)
+	d.mu.slots = map[uint32]*run{}
+	d.runs.nextAddr = st.nextAddr
+	d.runs.pins = map[uint64][]*run{}
+	d.files.open = map[*run]struct{}{}
+	d.merges.cond = sync.NewCond(&d.merges.Mutex)
 	if err := d.load(cp, st); err != nil {
 		d.closeFiles()
 		return nil, fmt.Errorf("hybridlog: open: %w", err)
 	}
+	// A checkpoint's state becomes CURRENT; a new directory gets its CURRENT
+	// before any run is written (engines.ReadStateFile).
 	if rewrite || !fromFile {
 		if err := d.writeCurrentLocked(); err != nil {
 			d.closeFiles()
@@ -156,7 +165,7 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 	d.wg.Add(2)
 	go d.flushLoop()
 	go d.mergeLoop()
-	for _, l := range d.levels {
+	for _, l := range d.runs.levels {
 		if len(l) >= p.MaxRunsPerLevel {
 			d.requestMerge()
 			break
@@ -180,80 +189,64 @@ func (d *DB) load(cp engines.Checkpoint, st state) error {
 			}
 		}
 	}
-	d.idx = newIndex(entries)
-	d.levels = make([][]*run, len(st.levels))
+	d.mu.idx = newIndex(entries)
+	d.runs.levels = make([][]*run, len(st.levels))
 	for li := len(st.levels) - 1; li >= 0; li-- {
 		for _, name := range st.levels[li] {
-			slot := d.nextSlot
-			d.nextSlot++
+			slot := d.mu.nextSlot
+			d.mu.nextSlot++
 			r, err := openRun(d.o.FS, d.o.Dir, infos[name], infos[hintName(name)], slot, func(r *run, e hintEntry) {
 				p := r.loc(e.off)
 				if e.kind == engines.KindDelete {
 					p |= ptrTomb
 				}
-				d.idx.set(e.key, p)
+				d.mu.idx.set(e.key, p)
 			})
 			if err != nil {
 				return err
 			}
 			r.refs.Store(1)
-			d.openRuns[r] = struct{}{}
-			d.slots[slot] = r
+			d.files.open[r] = struct{}{}
+			d.mu.slots[slot] = r
 			if !r.merged {
 				if r.start+r.dataLen > st.nextAddr {
 					return engines.Corruptf(r.name, 0, "log run ends at address %d, beyond the state's next address %d", r.start+r.dataLen, st.nextAddr)
 				}
-				d.logRuns = append(d.logRuns, r)
+				d.mu.logRuns = append(d.mu.logRuns, r)
 			}
-			d.levels[li] = append(d.levels[li], r)
+			d.runs.levels[li] = append(d.runs.levels[li], r)
 		}
 	}
-	sort.Slice(d.logRuns, func(i, j int) bool { return d.logRuns[i].start < d.logRuns[j].start })
-	for i := 1; i < len(d.logRuns); i++ {
-		if a, b := d.logRuns[i-1], d.logRuns[i]; a.start+a.dataLen > b.start {
+	sort.Slice(d.mu.logRuns, func(i, j int) bool { return d.mu.logRuns[i].start < d.mu.logRuns[j].start })
+	for i := 1; i < len(d.mu.logRuns); i++ {
+		if a, b := d.mu.logRuns[i-1], d.mu.logRuns[i]; a.start+a.dataLen > b.start {
 			return engines.Corruptf(b.name, 0, "log run overlaps the addresses of %s", a.name)
 		}
 	}
-	d.head, d.flushed, d.readOnly, d.tail = st.nextAddr, st.nextAddr, st.nextAddr, st.nextAddr
+	d.mu.head, d.mu.flushed, d.mu.readOnly, d.mu.tail = st.nextAddr, st.nextAddr, st.nextAddr, st.nextAddr
 	return nil
 }
 
-// removeLeftovers deletes temporary files and run files the state does not
-// reference.
+// removeLeftovers deletes temporary files and run and hint files the opened
+// state does not reference.
 func (d *DB) removeLeftovers() {
-	ents, err := d.o.FS.ReadDir(d.o.Dir)
-	if err != nil {
-		d.log.Warn("list dir for cleanup", "err", err)
-		return
-	}
 	live := map[string]bool{}
-	for _, l := range d.levels {
+	for _, l := range d.runs.levels {
 		for _, r := range l {
 			live[r.name], live[r.hint.Name] = true, true
 		}
 	}
-	for _, e := range ents {
-		name := e.Name()
-		_, _, ext, ok := engines.ParseRunName(name)
-		isRun := ok && (ext == extRun || ext == extHint)
-		if strings.HasSuffix(name, engines.TempSuffix) || (isRun && !live[name]) {
-			if err := d.o.FS.Remove(filepath.Join(d.o.Dir, name)); err != nil {
-				d.log.Warn("remove leftover file", "file", name, "err", err)
-			} else {
-				d.log.Debug("removed leftover file", "file", name)
-			}
-		}
-	}
+	engines.RemoveLeftovers(d.o.FS, d.o.Dir, d.log, func(name string) bool { return live[name] }, extRun, extHint)
 }
 
-// checkpointLocked describes the live state; stateMu must be held.
+// checkpointLocked describes the live state; runs must be locked.
 func (d *DB) checkpointLocked() (engines.Checkpoint, []*run) {
-	st := state{nextSeq: d.namer.NextSeq(), nextAddr: d.nextAddr}
+	st := state{nextSeq: d.namer.NextSeq(), nextAddr: d.runs.nextAddr}
 	cp := engines.Checkpoint{Kind: Kind}
 	var runs []*run
-	st.levels = make([][]string, len(d.levels))
-	for li := len(d.levels) - 1; li >= 0; li-- {
-		for _, r := range d.levels[li] {
+	st.levels = make([][]string, len(d.runs.levels))
+	for li := len(d.runs.levels) - 1; li >= 0; li-- {
+		for _, r := range d.runs.levels[li] {
 			st.levels[li] = append(st.levels[li], r.name)
 			cp.Runs = append(cp.Runs, r.info, r.hint)
 			runs = append(runs, r)
@@ -263,7 +256,7 @@ func (d *DB) checkpointLocked() (engines.Checkpoint, []*run) {
 	return cp, runs
 }
 
-// writeCurrentLocked rewrites CURRENT; stateMu must be held (or the engine
+// writeCurrentLocked rewrites CURRENT; runs must be locked (or the engine
 // not yet shared).
 func (d *DB) writeCurrentLocked() error {
 	cp, _ := d.checkpointLocked()
@@ -276,16 +269,16 @@ func (d *DB) Get(key []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	d.mu.RLock()
-	if d.closed {
+	if d.mu.closed {
 		d.mu.RUnlock()
 		return nil, false, engines.ErrClosed
 	}
-	p, ok := d.idx.get(key)
+	p, ok := d.mu.idx.get(key)
 	if !ok || p&ptrTomb != 0 {
 		d.mu.RUnlock()
 		return nil, false, nil
 	}
-	if p&ptrDisk == 0 && p >= d.head {
+	if p&ptrDisk == 0 && p >= d.mu.head {
 		v := d.memValue(p, len(key))
 		d.mu.RUnlock()
 		return v, true, nil
@@ -313,14 +306,14 @@ func (d *DB) Get(key []byte) ([]byte, bool, error) {
 // locate finds the run and offset of a pointer below the head; mu held.
 func (d *DB) locate(p uint64) (*run, uint64) {
 	if p&ptrDisk != 0 {
-		return d.slots[uint32((p>>diskOffBits)&maxSlot)], p & diskOffMask
+		return d.mu.slots[uint32((p>>diskOffBits)&maxSlot)], p & diskOffMask
 	}
 	a := ptrLoc(p)
-	i := sort.Search(len(d.logRuns), func(i int) bool { return d.logRuns[i].start > a }) - 1
-	if i < 0 || a >= d.logRuns[i].start+d.logRuns[i].dataLen {
+	i := sort.Search(len(d.mu.logRuns), func(i int) bool { return d.mu.logRuns[i].start > a }) - 1
+	if i < 0 || a >= d.mu.logRuns[i].start+d.mu.logRuns[i].dataLen {
 		return nil, 0
 	}
-	return d.logRuns[i], a - d.logRuns[i].start
+	return d.mu.logRuns[i], a - d.mu.logRuns[i].start
 }
 
 // ringRead copies len(dst) bytes at address a of ring buf into dst.
@@ -346,9 +339,9 @@ func recordHeader(buf []byte, a uint64) (kind byte, klen, vlen int) {
 
 // memValue copies the value of the in-memory record at a; mu held.
 func (d *DB) memValue(a uint64, klen int) []byte {
-	_, _, vlen := recordHeader(d.buf, a)
+	_, _, vlen := recordHeader(d.mu.buf, a)
 	v := make([]byte, vlen)
-	ringRead(d.buf, v, a+uint64(engines.RecordHeaderSize+klen))
+	ringRead(d.mu.buf, v, a+uint64(engines.RecordHeaderSize+klen))
 	return v
 }
 
@@ -369,25 +362,25 @@ func (d *DB) Delete(key []byte) error {
 }
 
 func (d *DB) write(kind byte, key, value []byte) error {
-	h := d.idx.hash(key)
+	h := d.mu.idx.hash(key)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
+	if d.mu.closed {
 		return engines.ErrClosed
 	}
-	if d.bgErr != nil {
-		return d.bgErr
+	if d.mu.bgErr != nil {
+		return d.mu.bgErr
 	}
-	i := d.idx.find(h, key)
+	i := d.mu.idx.find(h, key)
 	if i < 0 && kind == engines.KindDelete {
 		return nil // absent everywhere: the index knows every key on disk
 	}
 	if i >= 0 {
-		p := d.idx.slots[i].ptr
+		p := d.mu.idx.slots[i].ptr
 		if kind == engines.KindDelete && p&ptrTomb != 0 {
 			return nil
 		}
-		if kind == engines.KindSet && p&(ptrDisk|ptrTomb) == 0 && p >= d.readOnly && d.updateInPlace(p, key, value) {
+		if kind == engines.KindSet && p&(ptrDisk|ptrTomb) == 0 && p >= d.mu.readOnly && d.updateInPlace(p, key, value) {
 			return nil
 		}
 	}
@@ -396,37 +389,37 @@ func (d *DB) write(kind byte, key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	a := d.tail
-	if pos := a % uint64(len(d.buf)); pos+n <= uint64(len(d.buf)) {
-		engines.PutRecord(d.buf[pos:pos+n], kind, key, value)
+	a := d.mu.tail
+	if pos := a % uint64(len(d.mu.buf)); pos+n <= uint64(len(d.mu.buf)) {
+		engines.PutRecord(d.mu.buf[pos:pos+n], kind, key, value)
 	} else {
-		if uint64(cap(d.scratch)) < n {
-			d.scratch = make([]byte, n)
+		if uint64(cap(d.mu.scratch)) < n {
+			d.mu.scratch = make([]byte, n)
 		}
-		s := d.scratch[:n]
+		s := d.mu.scratch[:n]
 		engines.PutRecord(s, kind, key, value)
-		ringWrite(d.buf, a, s)
+		ringWrite(d.mu.buf, a, s)
 		if n > 1<<20 {
-			d.scratch = nil
+			d.mu.scratch = nil
 		}
 	}
-	d.tail += n
+	d.mu.tail += n
 	p := a
 	if kind == engines.KindDelete {
 		p |= ptrTomb
 	}
 	if waited {
-		i = d.idx.find(h, key)
+		i = d.mu.idx.find(h, key)
 	}
 	if i >= 0 {
-		d.idx.slots[i].ptr = p
+		d.mu.idx.slots[i].ptr = p
 	} else {
-		d.idx.insert(h, key, p)
+		d.mu.idx.insert(h, key, p)
 	}
-	if d.tail > d.mutable && d.tail-d.mutable > d.readOnly {
-		d.readOnly = d.tail - d.mutable
+	if d.mu.tail > d.mutable && d.mu.tail-d.mutable > d.mu.readOnly {
+		d.mu.readOnly = d.mu.tail - d.mutable
 	}
-	if d.readOnly-d.flushed >= d.flushLen {
+	if d.mu.readOnly-d.mu.flushed >= d.flushLen {
 		d.kickFlush()
 	}
 	return nil
@@ -436,11 +429,11 @@ func (d *DB) write(kind byte, key, value []byte) error {
 // the same length and does not wrap around the ring's end; mu held.
 func (d *DB) updateInPlace(a uint64, key, value []byte) bool {
 	n := uint64(engines.RecordSize(len(key), len(value)))
-	pos := a % uint64(len(d.buf))
-	if pos+n > uint64(len(d.buf)) {
+	pos := a % uint64(len(d.mu.buf))
+	if pos+n > uint64(len(d.mu.buf)) {
 		return false
 	}
-	rec := d.buf[pos : pos+n]
+	rec := d.mu.buf[pos : pos+n]
 	if rec[4] != engines.KindSet || int(binary.LittleEndian.Uint16(rec[5:])) != len(key) ||
 		int(binary.LittleEndian.Uint32(rec[7:])) != len(value) {
 		return false
@@ -454,29 +447,29 @@ func (d *DB) updateInPlace(a uint64, key, value []byte) bool {
 // the window and waiting for the flusher when the window is full of records
 // not yet on disk. It reports whether it released mu while waiting; mu held.
 func (d *DB) reserve(n uint64) (waited bool, err error) {
-	for d.tail+n-d.head > d.limit {
-		need := min(d.tail+n-d.limit, d.tail)
-		if need <= d.flushed {
-			d.head = need
+	for d.mu.tail+n-d.mu.head > d.limit {
+		need := min(d.mu.tail+n-d.limit, d.mu.tail)
+		if need <= d.mu.flushed {
+			d.mu.head = need
 			break
 		}
-		if d.readOnly < need {
-			d.readOnly = need
+		if d.mu.readOnly < need {
+			d.mu.readOnly = need
 		}
-		d.waiters++
+		d.mu.waiters++
 		d.kickFlush()
-		d.cond.Wait()
-		d.waiters--
+		d.mu.cond.Wait()
+		d.mu.waiters--
 		waited = true
-		if d.closed {
+		if d.mu.closed {
 			return true, engines.ErrClosed
 		}
-		if d.bgErr != nil {
-			return true, d.bgErr
+		if d.mu.bgErr != nil {
+			return true, d.mu.bgErr
 		}
 	}
-	size := d.tail + n - d.head
-	switch l := uint64(len(d.buf)); {
+	size := d.mu.tail + n - d.mu.head
+	switch l := uint64(len(d.mu.buf)); {
 	case size > l:
 		d.resize(max(size, min(d.limit, max(2*l, minRingLen))))
 	case l > d.limit && size <= d.limit:
@@ -490,12 +483,12 @@ func (d *DB) reserve(n uint64) (waited bool, err error) {
 // records, which the old buffer keeps unchanged.
 func (d *DB) resize(n uint64) {
 	nb := make([]byte, n)
-	if d.tail > d.head {
-		w := make([]byte, d.tail-d.head)
-		ringRead(d.buf, w, d.head)
-		ringWrite(nb, d.head, w)
+	if d.mu.tail > d.mu.head {
+		w := make([]byte, d.mu.tail-d.mu.head)
+		ringRead(d.mu.buf, w, d.mu.head)
+		ringWrite(nb, d.mu.head, w)
 	}
-	d.buf = nb
+	d.mu.buf = nb
 }
 
 func (d *DB) kickFlush() {
@@ -508,11 +501,11 @@ func (d *DB) kickFlush() {
 // fail records a background error: writes and seals return it from now on.
 func (d *DB) fail(err error) {
 	d.mu.Lock()
-	if d.bgErr == nil {
-		d.bgErr = err
+	if d.mu.bgErr == nil {
+		d.mu.bgErr = err
 		d.log.Error("background work failed; the engine refuses writes", "err", err)
 	}
-	d.cond.Broadcast()
+	d.mu.cond.Broadcast()
 	d.mu.Unlock()
 }
 
@@ -521,9 +514,9 @@ func (d *DB) fail(err error) {
 func (d *DB) MemoryUsage() int64 {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if d.idx == nil {
+	if d.mu.idx == nil {
 		return 0
 	}
 	const perRun = 256
-	return int64(len(d.buf)) + int64(cap(d.scratch)) + d.idx.memory() + int64(len(d.slots))*perRun + int64(cap(d.logRuns))*8
+	return int64(len(d.mu.buf)) + int64(cap(d.mu.scratch)) + d.mu.idx.memory() + int64(len(d.mu.slots))*perRun + int64(cap(d.mu.logRuns))*8
 }

@@ -34,7 +34,7 @@ func mustGet(t *testing.T, d *DB, k, want string) {
 func tailOf(d *DB) uint64 {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.tail
+	return d.mu.tail
 }
 
 // TestInPlaceUpdate checks the hybrid log's three cases: same-length updates
@@ -190,16 +190,23 @@ func TestReopenReadsHintsNotRuns(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Reopen with room for every run in its level: Open then requests no
+	// merge, so no background reader can add to the count, whenever it runs
+	// (Close may have left a level full when it stopped a pending merge).
+	quiet := p
+	quiet.MaxRunsPerLevel = maxRunsPerLevel
 	var n atomic.Int64
-	d2, err := Open(engines.OpenOptions{Dir: dir, FS: countingFS{n: &n}}, p)
+	d2, err := Open(engines.OpenOptions{Dir: dir, FS: countingFS{n: &n}}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d2.Close()
 	var runs int
-	for _, l := range d2.levels {
+	d2.runs.Lock()
+	for _, l := range d2.runs.levels {
 		runs += len(l)
 	}
+	d2.runs.Unlock()
 	if runs == 0 || n.Load() != int64(runs*footerSize) {
 		t.Fatalf("open read %d bytes of %d run files, want only their footers (%d bytes)", n.Load(), runs, runs*footerSize)
 	}
@@ -242,13 +249,13 @@ func TestMergesBoundRunsAndDropTombstones(t *testing.T) {
 		}
 		d.Release(cp)
 	}
-	d.stateMu.Lock()
-	for li, l := range d.levels {
+	d.runs.Lock()
+	for li, l := range d.runs.levels {
 		if len(l) >= p.MaxRunsPerLevel {
 			t.Errorf("level %d holds %d runs after seal (merges pending)", li, len(l))
 		}
 	}
-	d.stateMu.Unlock()
+	d.runs.Unlock()
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +291,7 @@ func TestMergesBoundRunsAndDropTombstones(t *testing.T) {
 		}
 		d.Release(cp)
 		d.mu.RLock()
-		live = d.idx.live
+		live = d.mu.idx.live
 		d.mu.RUnlock()
 		if live == 50 {
 			break
@@ -324,7 +331,7 @@ func TestBigRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(d.buf); n > int(p.MemSegmentLen) {
+	if n := len(d.mu.buf); n > int(p.MemSegmentLen) {
 		t.Errorf("ring buffer stays at %d bytes after the big records left the window", n)
 	}
 	check(d)
@@ -408,8 +415,8 @@ func TestCrashBeforeSealKeepsSeal(t *testing.T) {
 	}
 	crash := t.TempDir()
 	copyDir := func() error {
-		d.stateMu.Lock() // a consistent copy: no flush or merge commits meanwhile
-		defer d.stateMu.Unlock()
+		d.runs.Lock() // a consistent copy: no flush or merge commits meanwhile
+		defer d.runs.Unlock()
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			return err

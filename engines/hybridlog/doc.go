@@ -60,7 +60,9 @@
 // hint files (newest run last) without reading the runs. The private file
 // CURRENT names the live runs and the counters; it is rewritten atomically
 // after every flush, merge and seal, so a crash reopens at least the state of
-// the last seal (in fact the state of the last flush).
+// the last seal (in fact the state of the last flush). A directory with files
+// but no CURRENT, or with a damaged CURRENT, does not open (see "Opening: fail
+// closed" in package engines).
 //
 // # Parameters
 //
@@ -149,8 +151,9 @@
 //
 // # Concurrency
 //
-// Every method is safe for concurrent use. One RWMutex guards the index, the
-// ring buffer and the region boundaries: Set and Delete hold it exclusively
+// Every method is safe for concurrent use. DB groups each lock with the
+// fields it guards (mu, runs, files, merges). One RWMutex (mu) guards the
+// index, the ring buffer and the region boundaries: Set and Delete hold it exclusively
 // (an update in place is a hash probe, a copy and a CRC), Get shares it and
 // releases it before reading a run file (the run is reference-counted so a
 // merge cannot delete it under the read). The flusher writes read-only

@@ -43,7 +43,7 @@ func (d *DB) flushSegment() (bool, error) {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
 	d.mu.RLock()
-	start, limit, urgent, buf, failed := d.flushed, d.readOnly, d.waiters > 0, d.buf, d.bgErr != nil
+	start, limit, urgent, buf, failed := d.mu.flushed, d.mu.readOnly, d.mu.waiters > 0, d.mu.buf, d.mu.bgErr != nil
 	d.mu.RUnlock()
 	if failed || limit <= start || (limit-start < d.flushLen && !urgent) {
 		return false, nil
@@ -62,8 +62,8 @@ func (d *DB) flushSegment() (bool, error) {
 // on disk as one run. flushMu must be held.
 func (d *DB) flushAll() error {
 	d.mu.Lock()
-	d.readOnly = d.tail
-	start, end, buf, err := d.flushed, d.tail, d.buf, d.bgErr
+	d.mu.readOnly = d.mu.tail
+	start, end, buf, err := d.mu.flushed, d.mu.tail, d.mu.buf, d.mu.bgErr
 	d.mu.Unlock()
 	if err != nil {
 		return err
@@ -118,26 +118,26 @@ func (d *DB) flushRange(buf []byte, start, end uint64) error {
 		return err
 	}
 	// Publish: CURRENT first, then the new durable boundary.
-	d.stateMu.Lock()
-	if len(d.levels) == 0 {
-		d.levels = append(d.levels, nil)
+	d.runs.Lock()
+	if len(d.runs.levels) == 0 {
+		d.runs.levels = append(d.runs.levels, nil)
 	}
-	d.levels[0] = append(d.levels[0], r)
-	d.nextAddr = end
+	d.runs.levels[0] = append(d.runs.levels[0], r)
+	d.runs.nextAddr = end
 	if err := d.writeCurrentLocked(); err != nil {
-		d.levels[0] = d.levels[0][:len(d.levels[0])-1]
-		d.stateMu.Unlock()
+		d.runs.levels[0] = d.runs.levels[0][:len(d.runs.levels[0])-1]
+		d.runs.Unlock()
 		d.abandon(r)
 		return err
 	}
-	full := len(d.levels[0]) >= d.p.MaxRunsPerLevel
+	full := len(d.runs.levels[0]) >= d.p.MaxRunsPerLevel
 	d.mu.Lock()
-	d.slots[r.slot] = r
-	d.logRuns = append(d.logRuns, r)
-	d.flushed = end
-	d.cond.Broadcast()
+	d.mu.slots[r.slot] = r
+	d.mu.logRuns = append(d.mu.logRuns, r)
+	d.mu.flushed = end
+	d.mu.cond.Broadcast()
 	d.mu.Unlock()
-	d.stateMu.Unlock()
+	d.runs.Unlock()
 	d.log.Debug("flushed", "run", r.name, "bytes", end-start, "records", count)
 	if full {
 		d.requestMerge()
@@ -169,8 +169,8 @@ func (d *DB) sealRun(w *engines.RunWriter, hint []byte, merged bool, start, data
 		return nil, fmt.Errorf("open run %s: %w", info.Name, err)
 	}
 	d.mu.Lock()
-	slot := d.nextSlot
-	d.nextSlot++
+	slot := d.mu.nextSlot
+	d.mu.nextSlot++
 	d.mu.Unlock()
 	if uint64(slot) > maxSlot {
 		f.Close()
@@ -180,9 +180,9 @@ func (d *DB) sealRun(w *engines.RunWriter, hint []byte, merged bool, start, data
 	r := &run{name: info.Name, info: info, hint: hinfo, slot: slot, merged: merged, start: start,
 		dataLen: dataLen, f: f, fileID: cache.NewFileID()}
 	r.refs.Store(1)
-	d.openMu.Lock()
-	d.openRuns[r] = struct{}{}
-	d.openMu.Unlock()
+	d.files.Lock()
+	d.files.open[r] = struct{}{}
+	d.files.Unlock()
 	return r, nil
 }
 
@@ -199,19 +199,10 @@ func (d *DB) removeFiles(names ...string) {
 // fsync failed), so CURRENT may name the run. The next Open removes them if
 // CURRENT does not.
 func (d *DB) abandon(r *run) {
-	d.openMu.Lock()
-	delete(d.openRuns, r)
-	d.openMu.Unlock()
+	d.files.Lock()
+	delete(d.files.open, r)
+	d.files.Unlock()
 	r.f.Close()
-}
-
-// discard drops a run that never became live.
-func (d *DB) discard(r *run) {
-	d.openMu.Lock()
-	delete(d.openRuns, r)
-	d.openMu.Unlock()
-	r.f.Close()
-	d.removeFiles(r.name, r.hint.Name)
 }
 
 // unref drops one reference; the last one deletes the run's files.
@@ -219,11 +210,11 @@ func (d *DB) unref(r *run) {
 	if r.refs.Add(-1) != 0 {
 		return
 	}
-	d.openMu.Lock()
-	_, open := d.openRuns[r]
-	delete(d.openRuns, r)
-	done := d.filesDone
-	d.openMu.Unlock()
+	d.files.Lock()
+	_, open := d.files.open[r]
+	delete(d.files.open, r)
+	done := d.files.done
+	d.files.Unlock()
 	if open {
 		r.f.Close()
 	}
@@ -244,7 +235,7 @@ func (d *DB) unref(r *run) {
 // Release.
 func (d *DB) Seal() (engines.Checkpoint, error) {
 	d.mu.RLock()
-	closed := d.closed
+	closed := d.mu.closed
 	d.mu.RUnlock()
 	if closed {
 		return engines.Checkpoint{}, engines.ErrClosed
@@ -257,7 +248,7 @@ func (d *DB) Seal() (engines.Checkpoint, error) {
 	}
 	d.waitMerges()
 	d.mu.RLock()
-	closed, err = d.closed, d.bgErr
+	closed, err = d.mu.closed, d.mu.bgErr
 	d.mu.RUnlock()
 	if closed {
 		return engines.Checkpoint{}, engines.ErrClosed
@@ -265,25 +256,25 @@ func (d *DB) Seal() (engines.Checkpoint, error) {
 	if err != nil {
 		return engines.Checkpoint{}, fmt.Errorf("hybridlog: seal: %w", err)
 	}
-	d.stateMu.Lock()
-	defer d.stateMu.Unlock()
+	d.runs.Lock()
+	defer d.runs.Unlock()
 	cp, runs := d.checkpointLocked()
 	for _, r := range runs {
 		r.refs.Add(1)
 	}
-	d.sealSeq++
-	cp.Seq = d.sealSeq
-	d.pins[cp.Seq] = runs
+	d.runs.sealSeq++
+	cp.Seq = d.runs.sealSeq
+	d.runs.pins[cp.Seq] = runs
 	return cp, nil
 }
 
 // Release unpins the runs of a checkpoint returned by Seal. Releasing twice,
 // or after Close, does nothing.
 func (d *DB) Release(cp engines.Checkpoint) {
-	d.stateMu.Lock()
-	runs := d.pins[cp.Seq]
-	delete(d.pins, cp.Seq)
-	d.stateMu.Unlock()
+	d.runs.Lock()
+	runs := d.runs.pins[cp.Seq]
+	delete(d.runs.pins, cp.Seq)
+	d.runs.Unlock()
 	for _, r := range runs {
 		d.unref(r)
 	}
@@ -293,26 +284,26 @@ func (d *DB) Release(cp engines.Checkpoint) {
 // state), stops the background goroutines and closes the files.
 func (d *DB) Close() error {
 	d.mu.Lock()
-	if d.closed {
+	if d.mu.closed {
 		d.mu.Unlock()
 		return engines.ErrClosed
 	}
-	d.closed = true
-	d.cond.Broadcast()
+	d.mu.closed = true
+	d.mu.cond.Broadcast()
 	d.mu.Unlock()
 	close(d.stop)
 	d.wg.Wait()
-	d.mergeMu.Lock()
-	d.mergeStopped = true
-	d.mergeCond.Broadcast()
-	d.mergeMu.Unlock()
+	d.merges.Lock()
+	d.merges.stopped = true
+	d.merges.cond.Broadcast()
+	d.merges.Unlock()
 	d.flushMu.Lock()
 	err := d.flushAll()
 	d.flushMu.Unlock()
 	d.readers.Wait()
-	d.stateMu.Lock()
-	d.pins = map[uint64][]*run{}
-	d.stateMu.Unlock()
+	d.runs.Lock()
+	d.runs.pins = map[uint64][]*run{}
+	d.runs.Unlock()
 	d.closeFiles()
 	if err != nil {
 		return fmt.Errorf("hybridlog: close: %w", err)
@@ -322,20 +313,20 @@ func (d *DB) Close() error {
 
 // closeFiles closes every open run file; later unrefs delete nothing.
 func (d *DB) closeFiles() {
-	d.openMu.Lock()
-	defer d.openMu.Unlock()
-	d.filesDone = true
-	for r := range d.openRuns {
+	d.files.Lock()
+	defer d.files.Unlock()
+	d.files.done = true
+	for r := range d.files.open {
 		r.f.Close()
 	}
-	clear(d.openRuns)
+	clear(d.files.open)
 }
 
 // requestMerge asks the merger to merge every full level.
 func (d *DB) requestMerge() {
-	d.mergeMu.Lock()
-	d.mergeReq++
-	d.mergeMu.Unlock()
+	d.merges.Lock()
+	d.merges.req++
+	d.merges.Unlock()
 	select {
 	case d.mergeKick <- struct{}{}:
 	default:
@@ -344,10 +335,10 @@ func (d *DB) requestMerge() {
 
 // waitMerges waits until the merges requested so far are done.
 func (d *DB) waitMerges() {
-	d.mergeMu.Lock()
-	defer d.mergeMu.Unlock()
-	t := d.mergeReq
-	for d.mergeDone < t && !d.mergeStopped {
-		d.mergeCond.Wait()
+	d.merges.Lock()
+	defer d.merges.Unlock()
+	t := d.merges.req
+	for d.merges.done < t && !d.merges.stopped {
+		d.merges.cond.Wait()
 	}
 }

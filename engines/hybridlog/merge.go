@@ -23,9 +23,9 @@ func (d *DB) mergeLoop() {
 			return
 		case <-d.mergeKick:
 		}
-		d.mergeMu.Lock()
-		target := d.mergeReq
-		d.mergeMu.Unlock()
+		d.merges.Lock()
+		target := d.merges.req
+		d.merges.Unlock()
 		for {
 			did, err := d.mergeOnce()
 			if errors.Is(err, errStopped) {
@@ -39,10 +39,10 @@ func (d *DB) mergeLoop() {
 				break
 			}
 		}
-		d.mergeMu.Lock()
-		d.mergeDone = max(d.mergeDone, target)
-		d.mergeCond.Broadcast()
-		d.mergeMu.Unlock()
+		d.merges.Lock()
+		d.merges.done = max(d.merges.done, target)
+		d.merges.cond.Broadcast()
+		d.merges.Unlock()
 	}
 }
 
@@ -60,65 +60,84 @@ type droppedTomb struct {
 // mergeOnce merges the shallowest full level into one run of the next level
 // and reports whether it merged.
 func (d *DB) mergeOnce() (bool, error) {
-	d.stateMu.Lock()
+	d.runs.Lock()
 	li := -1
-	for i, l := range d.levels {
+	for i, l := range d.runs.levels {
 		if len(l) >= d.p.MaxRunsPerLevel {
 			li = i
 			break
 		}
 	}
 	if li < 0 {
-		d.stateMu.Unlock()
+		d.runs.Unlock()
 		return false, nil
 	}
-	inputs := append([]*run(nil), d.levels[li]...)
+	inputs := append([]*run(nil), d.runs.levels[li]...)
 	nothingOlder := true
-	for _, l := range d.levels[li+1:] {
+	for _, l := range d.runs.levels[li+1:] {
 		if len(l) > 0 {
 			nothingOlder = false
 		}
 	}
-	d.stateMu.Unlock()
+	d.runs.Unlock()
 
 	out, kept, drops, err := d.writeMerged(inputs, nothingOlder)
 	if err != nil {
 		return false, err
 	}
 
-	d.stateMu.Lock()
-	defer d.stateMu.Unlock()
-	d.levels[li] = d.levels[li][len(inputs):]
+	d.runs.Lock()
+	defer d.runs.Unlock()
+	d.runs.levels[li] = d.runs.levels[li][len(inputs):]
 	if out != nil {
-		if li+1 == len(d.levels) {
-			d.levels = append(d.levels, nil)
+		if li+1 == len(d.runs.levels) {
+			d.runs.levels = append(d.runs.levels, nil)
 		}
-		d.levels[li+1] = append(d.levels[li+1], out)
+		d.runs.levels[li+1] = append(d.runs.levels[li+1], out)
 	}
-	for len(d.levels) > 1 && len(d.levels[len(d.levels)-1]) == 0 {
-		d.levels = d.levels[:len(d.levels)-1]
+	for len(d.runs.levels) > 1 && len(d.runs.levels[len(d.runs.levels)-1]) == 0 {
+		d.runs.levels = d.runs.levels[:len(d.runs.levels)-1]
 	}
 	if err := d.writeCurrentLocked(); err != nil {
 		// Put the inputs back: they stay live in memory. CURRENT on disk
 		// names either them or (if only the directory fsync failed) the
 		// output, which therefore keeps its files.
-		d.levels[li] = append(inputs, d.levels[li]...)
+		d.runs.levels[li] = append(inputs, d.runs.levels[li]...)
 		if out != nil {
-			l := d.levels[li+1]
-			d.levels[li+1] = l[:len(l)-1]
+			l := d.runs.levels[li+1]
+			d.runs.levels[li+1] = l[:len(l)-1]
 			d.abandon(out)
 		}
 		return false, err
 	}
-	// The new state is durable: point the index at the merged copies, in
-	// batches so that writers are not held up, then retire the inputs.
+	// The new state is durable: point the index at the merged copies, then
+	// retire the inputs.
+	if err := d.repointMerged(inputs, out, kept, drops); err != nil {
+		return false, err
+	}
+	var outName string
+	if out != nil {
+		outName = out.name
+	}
+	d.log.Debug("merged", "level", li, "inputs", len(inputs), "output", outName, "kept", len(kept), "tombstones_dropped", len(drops))
+	for _, r := range inputs {
+		d.unref(r)
+	}
+	return true, nil
+}
+
+// repointMerged points the index at the merged copies kept of the inputs (in
+// batches, so that writers are not held up), drops the tombstones the merge
+// dropped, and takes the inputs out of the lookup tables. CURRENT already
+// names out instead of the inputs; runs is locked.
+func (d *DB) repointMerged(inputs []*run, out *run, kept []keptRec, drops []droppedTomb) error {
 	if out != nil {
 		d.mu.Lock()
-		d.slots[out.slot] = out
+		d.mu.slots[out.slot] = out
 		d.mu.Unlock()
 		hb, err := engines.ReadFile(d.o.FS, filepath.Join(d.o.Dir, out.hint.Name))
 		if err != nil {
-			return false, fmt.Errorf("reread hint %s: %w", out.hint.Name, err)
+			return fmt.Errorf("reread hint %s: %w", out.hint.Name, err)
 		}
 		const batch = 4096
 		i := 0
@@ -130,47 +149,39 @@ func (d *DB) mergeOnce() (bool, error) {
 			}
 			old := kept[i].oldPtr
 			i++
-			h := d.idx.hash(e.key)
-			if s := d.idx.find(h, e.key); s >= 0 && d.idx.slots[s].ptr == old {
-				d.idx.slots[s].ptr = diskPtr(out.slot, e.off) | old&ptrTomb
+			h := d.mu.idx.hash(e.key)
+			if s := d.mu.idx.find(h, e.key); s >= 0 && d.mu.idx.slots[s].ptr == old {
+				d.mu.idx.slots[s].ptr = diskPtr(out.slot, e.off) | old&ptrTomb
 			}
 		})
 		d.mu.Unlock()
 		if err != nil {
-			return false, err
+			return err
 		}
 	}
 	d.mu.Lock()
 	for _, t := range drops {
-		if s := d.idx.find(d.idx.hash(t.key), t.key); s >= 0 && d.idx.slots[s].ptr == t.ptr {
-			d.idx.removeSlot(s)
+		if s := d.mu.idx.find(d.mu.idx.hash(t.key), t.key); s >= 0 && d.mu.idx.slots[s].ptr == t.ptr {
+			d.mu.idx.removeSlot(s)
 		}
 	}
 	for _, r := range inputs {
-		delete(d.slots, r.slot)
+		delete(d.mu.slots, r.slot)
 	}
 	dead := map[*run]bool{}
 	for _, r := range inputs {
 		dead[r] = true
 	}
-	keep := d.logRuns[:0]
-	for _, r := range d.logRuns {
+	keep := d.mu.logRuns[:0]
+	for _, r := range d.mu.logRuns {
 		if !dead[r] {
 			keep = append(keep, r)
 		}
 	}
-	clear(d.logRuns[len(keep):])
-	d.logRuns = keep
+	clear(d.mu.logRuns[len(keep):])
+	d.mu.logRuns = keep
 	d.mu.Unlock()
-	var outName string
-	if out != nil {
-		outName = out.name
-	}
-	d.log.Debug("merged", "level", li, "inputs", len(inputs), "output", outName, "kept", len(kept), "tombstones_dropped", len(drops))
-	for _, r := range inputs {
-		d.unref(r)
-	}
-	return true, nil
+	return nil
 }
 
 // writeMerged copies the live records of inputs (oldest first) into a new
@@ -216,8 +227,8 @@ func (d *DB) writeMerged(inputs []*run, nothingOlder bool) (*run, []keptRec, []d
 				ptr |= ptrTomb
 			}
 			d.mu.RLock()
-			cur, found := d.idx.get(key)
-			durable := cur&ptrDisk != 0 || ptrLoc(cur) < d.flushed
+			cur, found := d.mu.idx.get(key)
+			durable := cur&ptrDisk != 0 || ptrLoc(cur) < d.mu.flushed
 			d.mu.RUnlock()
 			keep := false
 			switch {

@@ -34,7 +34,8 @@ func (noSyncFS) SyncDir(string) error { return nil }
 
 func conformanceFactory(p Params) enginetest.Factory {
 	return enginetest.Factory{
-		Kind: Kind,
+		Kind:      Kind,
+		StateFile: currentName,
 		Open: func(o engines.OpenOptions) (engines.Engine, error) {
 			if o.FS == nil {
 				o.FS = noSyncFS{}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -140,7 +139,7 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 	d.mu.cond = sync.NewCond(&d.mu.Mutex)
 	d.v.pins = map[uint64][]*run{}
 
-	st, err := d.loadState(o.Checkpoint)
+	st, fresh, err := d.loadState(o.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -165,16 +164,19 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 	}
 	levels = trimLevels(levels)
 	d.v.levels = levels
-	if o.Checkpoint != nil {
+	// A checkpoint's state becomes CURRENT; a new directory gets its CURRENT
+	// before any run is written (engines.ReadStateFile).
+	if o.Checkpoint != nil || fresh {
 		if err := d.writeCurrent(levels); err != nil {
 			closeAll()
 			return nil, fmt.Errorf("lsm: open: %w", err)
 		}
 	}
-	if err := d.removeLeftovers(st); err != nil {
-		closeAll()
-		return nil, err
+	live := map[string]bool{}
+	for _, r := range st.runs() {
+		live[r.Name] = true
 	}
+	engines.RemoveLeftovers(d.fs, d.dir, d.log, func(name string) bool { return live[name] }, runExt)
 	d.mu.mem = newMemtable()
 	d.installReadStateLocked(levels) // no other goroutine yet
 	d.wg.Add(2)
@@ -186,67 +188,44 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 }
 
 // loadState returns the state to adopt: the checkpoint's, checked against
-// its run list and the directory, or the CURRENT file's (none: empty).
-func (d *DB) loadState(cp *engines.Checkpoint) (state, error) {
+// its run list and the directory, or the CURRENT file's. In a new directory
+// (no CURRENT and no other file, see engines.ReadStateFile) it is empty and
+// fresh is true.
+func (d *DB) loadState(cp *engines.Checkpoint) (st state, fresh bool, err error) {
 	if cp == nil {
-		b, err := engines.ReadFile(d.fs, filepath.Join(d.dir, currentName))
-		if errors.Is(err, os.ErrNotExist) {
-			return state{nextSeq: 1}, nil
-		}
+		b, found, err := engines.ReadStateFile(d.fs, d.dir, currentName)
 		if err != nil {
-			return state{}, fmt.Errorf("lsm: read %s: %w", currentName, err)
+			return state{}, false, fmt.Errorf("lsm: open: %w", err)
 		}
-		return decodeState(currentName, b)
+		if !found {
+			return state{nextSeq: 1}, true, nil
+		}
+		st, err = decodeState(currentName, b)
+		return st, false, err
 	}
 	if cp.Kind != Kind {
-		return state{}, fmt.Errorf("lsm: open checkpoint of kind %q: %w", cp.Kind, engines.ErrKindMismatch)
+		return state{}, false, fmt.Errorf("lsm: open checkpoint of kind %q: %w", cp.Kind, engines.ErrKindMismatch)
 	}
 	if err := engines.CheckRunsPresent(d.fs, d.dir, cp); err != nil {
-		return state{}, fmt.Errorf("lsm: open checkpoint: %w", err)
+		return state{}, false, fmt.Errorf("lsm: open checkpoint: %w", err)
 	}
 	const name = "checkpoint state"
-	st, err := decodeState(name, cp.State)
-	if err != nil {
-		return state{}, err
+	if st, err = decodeState(name, cp.State); err != nil {
+		return state{}, false, err
 	}
 	want := map[string]engines.RunInfo{}
 	for _, r := range st.runs() {
 		want[r.Name] = r
 	}
 	if len(want) != len(cp.Runs) {
-		return state{}, engines.Corruptf(name, 0, "state names %d runs, checkpoint lists %d", len(want), len(cp.Runs))
+		return state{}, false, engines.Corruptf(name, 0, "state names %d runs, checkpoint lists %d", len(want), len(cp.Runs))
 	}
 	for _, r := range cp.Runs {
 		if w, ok := want[r.Name]; !ok || w != r {
-			return state{}, engines.Corruptf(name, 0, "checkpoint run %s (%d bytes, crc %08x) does not match the state", r.Name, r.Size, r.CRC32C)
+			return state{}, false, engines.Corruptf(name, 0, "checkpoint run %s (%d bytes, crc %08x) does not match the state", r.Name, r.Size, r.CRC32C)
 		}
 	}
-	return st, nil
-}
-
-// removeLeftovers deletes temporary files and run files that st does not
-// name.
-func (d *DB) removeLeftovers(st state) error {
-	ents, err := d.fs.ReadDir(d.dir)
-	if err != nil {
-		return fmt.Errorf("lsm: list %s: %w", d.dir, err)
-	}
-	live := map[string]bool{}
-	for _, r := range st.runs() {
-		live[r.Name] = true
-	}
-	for _, e := range ents {
-		name := e.Name()
-		_, _, ext, isRun := engines.ParseRunName(name)
-		if !strings.HasSuffix(name, engines.TempSuffix) && !(isRun && ext == runExt && !live[name]) {
-			continue
-		}
-		if err := d.fs.Remove(filepath.Join(d.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("lsm: remove leftover %s: %w", name, err)
-		}
-		d.log.Info("lsm: removed leftover file", "file", name)
-	}
-	return nil
+	return st, false, nil
 }
 
 func trimLevels(levels [][]*run) [][]*run {

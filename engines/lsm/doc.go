@@ -57,7 +57,9 @@
 //
 // Reopening reads CURRENT and, for each run, only its footer, fence index and
 // Bloom filter; data is never rescanned. Leftover temporary files and run files
-// that CURRENT does not name are removed.
+// that CURRENT does not name are removed (engines.RemoveLeftovers). A
+// directory with files but no CURRENT, or with a damaged CURRENT, does not
+// open (see "Opening: fail closed" in package engines).
 //
 // # Parameters
 //

@@ -18,9 +18,11 @@
 // never touch the disk and the block cache (OpenOptions.Cache) is unused.
 // Without a checkpoint, Open recovers the dump named by CURRENT: after a crash
 // the store holds exactly the last sealed state, since writes after it live
-// only in memory. On open, leftover "*.tmp" files and run files that the
+// only in memory. On open, leftover "*.tmp" files and dumps that the
 // adopted state does not reference are removed (without RunRetired: no run
-// of this open is retired).
+// of this open is retired). A directory with files but no CURRENT, or with a
+// damaged CURRENT, does not open (see "Opening: fail closed" in package
+// engines).
 //
 // # Parameters
 //

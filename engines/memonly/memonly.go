@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/tierkv/tierkv/engines"
@@ -78,7 +77,8 @@ type DB struct {
 var _ engines.Engine = (*DB)(nil)
 
 // Open opens a MemOnly engine in o.Dir: from o.Checkpoint when given,
-// otherwise from the dump named by the CURRENT file (none: empty store). The
+// otherwise from the dump named by the CURRENT file (none in a new directory:
+// empty store; see engines.ReadStateFile). The
 // whole dump is read and verified.
 func Open(o engines.OpenOptions, p Params) (*DB, error) {
 	o = o.EnsureDefaults()
@@ -88,7 +88,10 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 	if err := o.FS.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("memonly: create dir: %w", err)
 	}
-	var cur current
+	var (
+		cur   current
+		fresh bool // a new directory (engines.ReadStateFile)
+	)
 	if cp := o.Checkpoint; cp != nil {
 		if cp.Kind != Kind {
 			return nil, fmt.Errorf("memonly: open checkpoint of kind %q: %w", cp.Kind, engines.ErrKindMismatch)
@@ -113,16 +116,16 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 			cur.run = &r
 		}
 	} else {
-		data, err := engines.ReadFile(o.FS, filepath.Join(o.Dir, CurrentFile))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			// A new store.
-		case err != nil:
-			return nil, fmt.Errorf("memonly: read %s: %w", CurrentFile, err)
-		default:
+		data, found, err := engines.ReadStateFile(o.FS, o.Dir, CurrentFile)
+		if err != nil {
+			return nil, fmt.Errorf("memonly: open: %w", err)
+		}
+		if found {
 			if cur, err = decodeCurrent(data); err != nil {
 				return nil, fmt.Errorf("memonly: open: %w", err)
 			}
+		} else {
+			fresh = true
 		}
 	}
 
@@ -144,15 +147,16 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 		db.runs.live = cur.run
 		db.runs.refs[cur.run.Name] = 1
 	}
-	if o.Checkpoint != nil {
+	// A checkpoint's state becomes CURRENT; a new directory gets its CURRENT
+	// before any dump is written.
+	if o.Checkpoint != nil || fresh {
 		cur.nextSeq = db.namer.NextSeq()
 		if err := engines.WriteFileAtomic(o.FS, o.Dir, CurrentFile, encodeCurrent(cur)); err != nil {
-			return nil, fmt.Errorf("memonly: open checkpoint: %w", err)
+			return nil, fmt.Errorf("memonly: open: %w", err)
 		}
 	}
-	if err := db.removeLeftovers(); err != nil {
-		return nil, err
-	}
+	live := func(name string) bool { return db.runs.live != nil && name == db.runs.live.Name }
+	engines.RemoveLeftovers(o.FS, o.Dir, o.Logger, live, DumpExt)
 	return db, nil
 }
 
@@ -202,28 +206,6 @@ func readRun(fsys engines.FS, path string, size int64) ([]byte, error) {
 		return nil, err
 	}
 	return data, nil
-}
-
-// removeLeftovers deletes temporary files and run files other than the live
-// dump. They belong to no state this engine can reach.
-func (db *DB) removeLeftovers() error {
-	ents, err := db.o.FS.ReadDir(db.o.Dir)
-	if err != nil {
-		return fmt.Errorf("memonly: list %s: %w", db.o.Dir, err)
-	}
-	for _, de := range ents {
-		name := de.Name()
-		_, _, _, isRun := engines.ParseRunName(name)
-		stale := strings.HasSuffix(name, engines.TempSuffix) || (isRun && (db.runs.live == nil || name != db.runs.live.Name))
-		if !stale || de.IsDir() {
-			continue
-		}
-		if err := db.o.FS.Remove(filepath.Join(db.o.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("memonly: remove leftover %s: %w", name, err)
-		}
-		db.o.Logger.Debug("memonly: removed leftover file", "dir", db.o.Dir, "file", name)
-	}
-	return nil
 }
 
 func cost(klen, vlen int) int64 { return int64(klen + vlen + entryOverhead) }

@@ -12,8 +12,9 @@ import (
 
 func factory() enginetest.Factory {
 	return enginetest.Factory{
-		Kind: Kind,
-		Open: func(o engines.OpenOptions) (engines.Engine, error) { return Open(o, DefaultParams()) },
+		Kind:      Kind,
+		StateFile: CurrentFile,
+		Open:      func(o engines.OpenOptions) (engines.Engine, error) { return Open(o, DefaultParams()) },
 	}
 }
 
@@ -185,7 +186,8 @@ func TestWritesDuringDump(t *testing.T) {
 	check(db)
 }
 
-// TestOpenRemovesLeftovers: temporary files and unreferenced runs go away.
+// TestOpenRemovesLeftovers: temporary files and unreferenced dumps go away;
+// run files of other engines and unrelated files stay.
 func TestOpenRemovesLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	db := openT(t, engines.OpenOptions{Dir: dir})
@@ -195,15 +197,17 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	stray := []string{"0000000000000063-deadbeef.dump", "0000000000000064-deadbeef.sst", "x.dump.tmp", CurrentFile + ".tmp"}
+	stray := []string{"0000000000000063-deadbeef.dump", "x.dump.tmp", CurrentFile + ".tmp"}
 	for _, n := range stray {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte("junk"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	keep := "notes.txt"
-	if err := os.WriteFile(filepath.Join(dir, keep), nil, 0o644); err != nil {
-		t.Fatal(err)
+	kept := []string{"notes.txt", "0000000000000064-deadbeef.sst"}
+	for _, n := range kept {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	db = openT(t, engines.OpenOptions{Dir: dir})
 	defer db.Close()
@@ -212,8 +216,10 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 			t.Errorf("leftover %s not removed: %v", n, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, keep)); err != nil {
-		t.Errorf("unrelated file %s removed: %v", keep, err)
+	for _, n := range kept {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("file %s, not a memonly file, removed: %v", n, err)
+		}
 	}
 	if v, found, err := db.Get([]byte("k")); err != nil || !found || string(v) != "v" {
 		t.Fatalf("get k = %q, %v, %v", v, found, err)
