@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -88,7 +89,10 @@ type killStats struct {
 	verifyRuns    int            // runs deep-verified
 	localChecks   int            // ResumeLocal reopenings checked
 	inFlightLocal int            // local checks that found a restore in flight
-	leftToWriter  int            // crashed directories reopened by the next writer (remote mode)
+	// unfinishedRestores: local reopenings refused as an unfinished restore
+	// (killed before its commit point) and finished by a restore.
+	unfinishedRestores int
+	leftToWriter       int // crashed directories reopened by the next writer (remote mode)
 }
 
 // slot is one store (one engine, one local directory, one remote prefix)
@@ -143,8 +147,8 @@ func runKillTest(t *testing.T, kills int, remoteURL func(slot int) string) {
 	}
 	checkNoLeaks(t)
 	t.Logf("kills: %d in %s; by phase %v; by trigger %v", st.kills, time.Since(start).Round(time.Millisecond), sortedCounts(st.byPhase), sortedCounts(st.byTrigger))
-	t.Logf("checks: %d in-flight snapshots landed, %d fresh restores of the latest version, %d restores of older versions, %d runs deep-verified, %d local reopenings (%d with a restore in flight), %d crashed directories restored over by the next writer",
-		st.landed, st.restoresFresh, st.versionsCheck, st.verifyRuns, st.localChecks, st.inFlightLocal, st.leftToWriter)
+	t.Logf("checks: %d in-flight snapshots landed, %d fresh restores of the latest version, %d restores of older versions, %d runs deep-verified, %d local reopenings (%d with a restore in flight, %d of them refused as unfinished and finished by a restore), %d crashed directories restored over by the next writer",
+		st.landed, st.restoresFresh, st.versionsCheck, st.verifyRuns, st.localChecks, st.inFlightLocal, st.unfinishedRestores, st.leftToWriter)
 	for _, sl := range slots {
 		m, err := replay(sl.journal)
 		if err != nil {
@@ -383,6 +387,16 @@ func checkAfterKill(t *testing.T, sl *slot, rng *rand.Rand, st *killStats, local
 	pre := filepath.Join(t.TempDir(), "dir")
 	copyDir(t, sl.dir, pre)
 	s, err := tiered.Open(ctx, tiered.Options{Dir: sl.dir, Store: remote, ResumeLocal: true, Engine: sl.kind, UploadConcurrency: 2, CacheBytes: 1 << 20})
+	var unfinished *tiered.RestoreUnfinishedError
+	if errors.As(err, &unfinished) {
+		// Killed inside a restore, before its commit point: the local state
+		// is refused; only a restore finishes it, reusing what it verified.
+		if !m.restoring {
+			t.Fatalf("reopen the killed writer's directory: %v, but the journal shows no restore in flight", err)
+		}
+		st.unfinishedRestores++
+		s, err = tiered.Open(ctx, tiered.Options{Dir: sl.dir, Store: remote, Version: unfinished.Version, Engine: sl.kind, UploadConcurrency: 2, CacheBytes: 1 << 20})
+	}
 	if err != nil {
 		t.Fatalf("reopen the killed writer's directory: %v", err)
 	}

@@ -12,6 +12,12 @@
 // committed with that version. With [Options.ResumeLocal], or without a
 // remote, Open reopens the local state instead.
 //
+// Local state is never discarded implicitly. With a remote that holds no
+// version, Open reopens the local state (its next snapshot becomes version
+// 1). With a remote that holds versions, a local state that was never
+// committed, or that belongs to another store, is refused ([ErrDiverged])
+// rather than replaced: open it with ResumeLocal, or move it away.
+//
 // Get, Set and Delete go straight to the engine. Every run the engine seals
 // (a flush, a merge output, an index file) is queued for upload at once, so
 // by the time a snapshot is asked for most of the state is already remote.
@@ -54,14 +60,84 @@
 //   - v was created with create-if-absent as exactly lastKnownLatest+1: no
 //     other writer can have committed v, and a writer that lost a version
 //     never commits again ([ErrFenced]);
+//   - the state of v descends from the remote's latest version before v (its
+//     parent), or from a version this store was deliberately rolled back to
+//     while that latest was already the latest (see "Descent");
 //   - opening the same remote anywhere (Open, or [RestoreTo]) reproduces the
 //     state of v exactly, downloading only the runs missing there, each
 //     verified against its size and CRC-32C.
 //
 // Versions are never reused; Forget deletes manifests but never the latest,
-// and GC deletes only runs that no remaining manifest references, that are
-// older than a grace period, and (for [Store.GC]) that are not live in the
-// local state or part of a snapshot in flight.
+// and GC deletes only runs that no remaining manifest and no live writer's
+// lease references, older than a grace period (see "Writers and GC"). These
+// hold for every process and machine that uses the same remote and
+// directory, not only inside one Store.
+//
+// # Descent
+//
+// A store's base is the version its local state descends from: the one
+// restored at Open or by Restore, opened from (ResumeLocal), or last
+// committed. Snapshot commits only when the base is the remote's latest
+// version, as listed at Open and followed since; a state rolled back with
+// Restore or RestoreTo to a version below the latest L records L (STORE's
+// rollback_of) and may commit while the latest is still L, continuing
+// history at L+1 with the rolled-back parent, also from another process
+// (tierkv restore --version, then tierkv put and tierkv snapshot). Anything
+// else fails with [ErrDiverged], naming both versions and what to do, and
+// commits nothing: a stale worker restarted on its old directory, a copied
+// directory whose twin committed first, a new empty directory (base 0)
+// over an existing history, a store of another remote. Another writer that
+// commits after this store listed the versions is caught by the commit
+// itself ([ErrFenced]).
+//
+// # Writers and GC
+//
+// A manifest never names a run that is not in the remote, whatever GC,
+// Forget or other writers do meanwhile. Two kinds of objects beside runs/
+// and manifests/ carry the protocol:
+//
+//	leases/<id>                one per open writer: the runs its next commit
+//	                           may name (every run of the checkpoint being
+//	                           committed), when it was written, and its
+//	                           expiry (Options.LeaseTTL, default 1 h)
+//	gc/<20-digit ns>-<nonce>   one per GC pass that deletes: its candidates
+//	                           and deadline (start + 2 min), then done and
+//	                           what it deleted; kept 2 h
+//
+// A GC pass (any process: [GC], [Store.GC], tierkv gc) reads every
+// manifest, lists runs/, takes as candidates the runs no manifest names
+// that are older than the grace period, writes its record
+// (create-if-absent), only then lists the leases, and deletes the
+// candidates no unexpired lease names, before its deadline; then it
+// rewrites its record as done with the deleted names. An unreadable lease
+// or manifest stops the pass before it deletes anything.
+//
+// A writer's Snapshot, once the checkpoint's runs are uploaded: (1) writes
+// its lease naming them when the set changed or the lease has less than
+// half its ttl left (no request otherwise: an idle store costs nothing);
+// (2) lists gc/ and reads each record it has not processed, waiting while
+// one is neither done nor past its deadline; every run a record deleted
+// (or, past its deadline, may have deleted) is treated as absent from then
+// on, and those the checkpoint names are uploaded again from the local
+// files; (3) commits if the lease still has half its ttl, else repeats.
+// When the last such check is more than an hour old (a writer paused or
+// idle longer than half the records' retention) it also lists runs/ and
+// uploads again what is missing.
+//
+// The races this closes: a GC that listed the leases before the writer
+// wrote its lease wrote its record before that listing, so the writer's
+// step 2 (after its lease write) sees the record and uploads again; a GC
+// that writes its record after the writer's step 2 lists the leases after
+// the lease write and spares the runs. Forget deleting the version a
+// writer restored (its runs then named by no manifest) is the same case. A
+// writer paused past its lease's expiry renews it and checks again before
+// committing. A GC killed mid-pass leaves a record that writers honour once
+// its deadline passed. The grace period is not what keeps data safe (gc
+// --grace 0s is safe); it saves uploading again the runs written since the
+// last snapshot. Assumed: clocks agree to well within half the lease ttl,
+// and a writer is not paused for more than half the ttl between its last
+// check and the manifest create. Requests per snapshot: one lease PUT when
+// its runs changed and one LIST of gc/ (plus a GET per new record).
 //
 // # Local layout
 //
@@ -72,19 +148,40 @@
 //	    <run files>     sealed runs, named by engines.RunNamer, immutable
 //	    <engine files>  the engine's private files (state file, active log)
 //	  data-000002/      during a restore only: the next generation being built
+//	  RESTORING         during a restore only: the generations it may write
 //
 // The engine directory is a numbered generation so that a restore can build
 // the new state next to the live one: runs the new version shares with the
 // current state are hard-linked (copied if the file system has no links),
 // missing ones downloaded to "<name>.tmp", verified (size and CRC-32C),
-// fsynced and renamed. The new engine is opened on the new generation, then
-// STORE is rewritten to point at it (the commit point of a restore), the old
-// engine closed and its generation deleted. A data-NNNNNN directory STORE
-// does not name is left by a restore that crashed before its commit point:
-// the next restore (in Open, Restore or RestoreTo) reuses the runs in it that
-// match its manifest (name, size and CRC-32C, so nothing verified is
-// downloaded twice), and Open removes it afterwards. A crash at any point
-// leaves either the old state or the new one.
+// fsynced and renamed. Before it creates the new generation, a restore
+// writes RESTORING (JSON like STORE: format_version, version, previous =
+// the generation STORE named, staging = the generations restores built,
+// checksum). The new engine is opened on the new generation, then STORE is
+// rewritten to point at it (the commit point of a restore; a failed write
+// is read back, since its rename may have landed), the old engine closed,
+// and the generations RESTORING names other than STORE's removed, then
+// RESTORING. One pipeline does this for Store.Restore, the restore at Open
+// and [PrepareRestore] / [RestoreTo].
+//
+// A crash leaves either the old state or the new one. A directory holding
+// RESTORING whose restore did not commit is an interrupted restore: only a
+// restore (Open with a remote, RestoreTo, tierkv restore) uses it, reusing
+// the runs its staging generations hold that match the manifest (name, size
+// and CRC-32C, so nothing verified is downloaded twice); everything else
+// refuses it with [ErrRestoreUnfinished] and changes nothing. One whose
+// restore did commit is finished by the next open.
+//
+// Local metadata fails closed. A new store is created only in a directory
+// that does not exist or is empty (a LOCK alone counts as empty); a
+// directory holding anything else that a store does not write is refused
+// with [ErrNotAStore] and nothing is created in it. A missing or unreadable
+// STORE (while data directories exist), RESTORING, or data directory named
+// by STORE is an error naming the file (matching engines.ErrCorrupt), and
+// nothing is deleted. Files are removed only when they are named as
+// replaced: generations by RESTORING, engine files by the engine's own
+// rule (package engines, "Opening: fail closed"). An Open that fails in a
+// directory it created removes it again.
 //
 // STORE is JSON (encoding/json, keys sorted), written with
 // engines.WriteFileAtomic (temporary file, fsync, rename, fsync of <dir>):
@@ -95,6 +192,8 @@
 //	| engine           | engine kind: "lsm", "hybridlog", ...              |
 //	| params           | canonical engine parameters (decimal strings)     |
 //	| version          | remote version the local state descends from; 0   |
+//	| rollback_of      | remote latest when version was restored below it  |
+//	|                  | (a deliberate rollback); absent otherwise         |
 //	| data             | engine directory, "data-" + 6+ decimal digits     |
 //	| writer_id        | host/pid/nonce of the process that last opened it |
 //	| metadata         | user metadata of that version (may be absent)     |
@@ -114,6 +213,8 @@
 //	runs/<run name>            immutable, uploaded with create-if-absent and
 //	                           metadata crc32c=<8 hex digits>
 //	manifests/<20-digit v>     one per snapshot (package manifest)
+//	leases/<id>                one per open writer (see "Writers and GC")
+//	gc/<20-digit ns>-<nonce>   one per deleting GC pass, kept 2 h
 //
 // # Options and defaults
 //
@@ -149,10 +250,7 @@
 // # Caveats
 //
 // During a restore both engines are open, so memory use briefly doubles.
-// Forget and GC on a bare object store do not know the local state of a
-// live writer: a run that such a writer still holds but that no remaining
-// manifest references is protected only by the grace period, so keep the
-// grace period longer than the interval between snapshots and never forget
-// the version a live writer restored. [Store.Forget] and [Store.GC] protect
-// their own store's state.
+// A run a GC deleted while a writer held it only locally is uploaded again
+// by the writer's next snapshot (see "Writers and GC"); with grace 0 that
+// can mean uploading again the runs written since the last snapshot.
 package tiered

@@ -213,6 +213,21 @@ var (
 	ErrRestoreUnfinished = errors.New("tiered: unfinished restore")
 )
 
+// RestoreUnfinishedError reports a directory holding an interrupted restore
+// (see ErrRestoreUnfinished, which it matches).
+type RestoreUnfinishedError struct {
+	Dir     string
+	Version uint64 // the version the restore was restoring
+}
+
+func (e *RestoreUnfinishedError) Error() string {
+	return fmt.Sprintf("tiered: unfinished restore of version %d in %s (%s): finish it with 'tierkv restore' or Open with a remote; nothing else uses the directory meanwhile",
+		e.Version, e.Dir, restoringFileName)
+}
+
+// Is makes errors.Is(err, ErrRestoreUnfinished) true.
+func (e *RestoreUnfinishedError) Is(target error) bool { return target == ErrRestoreUnfinished }
+
 // inspectDir reads the store directory dir. A missing directory is a new
 // store. STORE and RESTORING must decode when present.
 func inspectDir(fsys engines.FS, dir string) (*localDir, error) {
@@ -300,8 +315,7 @@ func (d *localDir) checkOpenable() error {
 		return err
 	}
 	if d.marker != nil && !d.committedRestore() {
-		return fmt.Errorf("%w of version %d in %s (%s): finish it with 'tierkv restore' or Open with a remote; nothing else uses the directory meanwhile",
-			ErrRestoreUnfinished, d.marker.Version, d.dir, restoringFileName)
+		return &RestoreUnfinishedError{Dir: d.dir, Version: d.marker.Version}
 	}
 	return d.checkStore()
 }
