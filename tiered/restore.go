@@ -17,7 +17,6 @@ import (
 	"github.com/tierkv/tierkv/engines/all"
 	"github.com/tierkv/tierkv/manifest"
 	"github.com/tierkv/tierkv/objstore"
-	"github.com/tierkv/tierkv/uploader"
 )
 
 // RestorePlan says which runs of a version a restore downloads and which it
@@ -46,8 +45,9 @@ type RestoreResult struct {
 	Metadata map[string]string
 }
 
-// retryOptions is the backoff policy of downloads: the uploader's defaults.
-var retryOptions = uploader.Options{}
+// retryOptions is the backoff policy of downloads and manifest commits:
+// objstore's defaults.
+var retryOptions = objstore.Backoff{}
 
 // loadVersion loads version v, or the latest when v is 0.
 func loadVersion(ctx context.Context, st objstore.Store, v uint64) (*manifest.Manifest, error) {
@@ -401,7 +401,7 @@ func (st *stager) downloadAll(ctx context.Context, dir string, runs []manifest.R
 // arrive (negative to take back a failed attempt's).
 func downloadRun(ctx context.Context, remote objstore.Store, r manifest.Run, dir string, met *metrics, report func(int64)) error {
 	tmp := filepath.Join(dir, r.Name+engines.TempSuffix)
-	err := uploader.Retry(ctx, retryOptions, func(ctx context.Context) error {
+	err := objstore.Retry(ctx, retryOptions, func(ctx context.Context) error {
 		return fetchRun(ctx, remote, r, tmp, met, report)
 	})
 	if err != nil {

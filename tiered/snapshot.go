@@ -10,7 +10,7 @@ import (
 
 	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/manifest"
-	"github.com/tierkv/tierkv/uploader"
+	"github.com/tierkv/tierkv/objstore"
 )
 
 // snapshotConfig holds the per-call options of Snapshot.
@@ -150,7 +150,7 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	// Transient failures are retried with the same manifest (same commit
 	// id): Commit recognises our own manifest if an attempt did land. The
 	// version is never re-chosen.
-	err = uploader.Retry(ctx, retryOptions, func(ctx context.Context) error {
+	err = objstore.Retry(ctx, retryOptions, func(ctx context.Context) error {
 		return manifest.Commit(ctx, s.remote, m)
 	})
 	if err != nil {

@@ -522,9 +522,7 @@ func (s *Store) Close() error {
 func (s *Store) release() error {
 	var errs []error
 	if s.up != nil {
-		if err := s.up.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("tiered: close uploader: %w", err))
-		}
+		s.up.Close()
 		s.up = nil
 	}
 	s.met.unregister()

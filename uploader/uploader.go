@@ -29,10 +29,6 @@ var (
 	ErrMismatch = errors.New("uploader: remote object differs from the local run")
 )
 
-// errVanished: the key existed at the conditional create but was gone at the
-// Head that followed (deleted in between); retrying the Put is right.
-var errVanished = errors.New("uploader: object vanished after a conditional create failed")
-
 // Stats are cumulative counters of an Uploader.
 type Stats struct {
 	// Uploads counts runs made durable: uploaded, or found in the remote with
@@ -234,11 +230,11 @@ func (u *Uploader) Stats() Stats {
 // and returns once every goroutine of the uploader has stopped. Runs already
 // durable stay Present. It does not close the object store. Calling Close
 // again is a no-op.
-func (u *Uploader) Close() error {
+func (u *Uploader) Close() {
 	u.mu.Lock()
 	if u.mu.closed {
 		u.mu.Unlock()
-		return nil
+		return
 	}
 	u.mu.closed = true
 	u.mu.Unlock()
@@ -257,7 +253,6 @@ func (u *Uploader) Close() error {
 		}
 		break
 	}
-	return nil
 }
 
 // settle records the outcome of e and releases its waiters, once.
@@ -304,14 +299,16 @@ func (u *Uploader) process(e *entry) {
 	}
 	start := time.Now()
 	var sent int64
-	err := retry(u.ctx, u.opts, func(ctx context.Context) error {
-		var err error
-		sent, err = u.uploadOnce(ctx, e)
-		return err
-	}, func(attempt int, err error, sleep time.Duration) {
+	b := u.opts.backoff()
+	b.OnRetry = func(attempt int, err error, sleep time.Duration) {
 		u.retries.Add(1)
 		u.metrics.retries.Inc()
 		u.log.debug("retrying run upload", "run", e.run.Name, "attempt", attempt, "sleep", sleep, "err", err)
+	}
+	err := objstore.Retry(u.ctx, b, func(ctx context.Context) error {
+		var err error
+		sent, err = u.uploadOnce(ctx, e)
+		return err
 	})
 	if err == nil {
 		now := time.Now()
@@ -376,7 +373,7 @@ func (u *Uploader) uploadOnce(ctx context.Context, e *entry) (int64, error) {
 
 	info, err := u.store.Head(ctx, key)
 	if errors.Is(err, objstore.ErrNotExist) {
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name, errVanished)
+		return 0, fmt.Errorf("uploader: upload run %s: %s existed at the create, not at the check: %w", name, key, objstore.ErrVanished)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("uploader: upload run %s: check existing object: %w", name, err)
