@@ -195,7 +195,7 @@ func TestHostileRunNames(t *testing.T) {
 				m.Version, m.Parent = 2, 1
 				m.Runs = slices.Clone(good.Runs)
 				// Size and CRC of a real run, so that only the name is wrong.
-				hostile := manifest.Run{Name: name, Size: good.Runs[0].Size, CRC32C: good.Runs[0].CRC32C}
+				hostile := engines.RunInfo{Name: name, Size: good.Runs[0].Size, CRC32C: good.Runs[0].CRC32C}
 				if mode == "added" {
 					m.Runs = append(m.Runs, hostile)
 				} else {

@@ -25,16 +25,6 @@ const MaxSize = 64 << 20
 // MaxRunNameLen is the longest run name a manifest may hold.
 const MaxRunNameLen = 255
 
-// Run is one run file of a snapshot.
-type Run struct {
-	// Name is the run's file name, also its object name under runs/.
-	Name string `json:"name"`
-	// Size is the file size in bytes.
-	Size int64 `json:"size"`
-	// CRC32C is the CRC-32C (Castagnoli) of the whole file.
-	CRC32C uint32 `json:"crc32c"`
-}
-
 // Stats summarises a snapshot.
 type Stats struct {
 	// NewRuns is the number of runs of this version its parent did not have.
@@ -73,8 +63,9 @@ type Manifest struct {
 	Params map[string]string `json:"params"`
 	// EngineState is the engine's private state blob (Checkpoint.State).
 	EngineState []byte `json:"engine_state"`
-	// Runs lists the run files of the state, in the engine's order.
-	Runs []Run `json:"runs"`
+	// Runs lists the run files of the state, in the engine's order
+	// (Checkpoint.Runs). A run's name is also its object name under runs/.
+	Runs []engines.RunInfo `json:"runs"`
 	// Metadata is user metadata committed atomically with the state.
 	Metadata map[string]string `json:"metadata"`
 	// Stats summarises the snapshot.

@@ -31,7 +31,7 @@ func sample() *Manifest {
 		Engine:        "lsm",
 		Params:        map[string]string{"max_runs_per_level": "4", "density_factor": "16", "memtable_bytes_limit": "4M"},
 		EngineState:   []byte{0x01, 0x02, 0xfe, 0xff, '<', '&'},
-		Runs: []Run{
+		Runs: []engines.RunInfo{
 			{Name: "0000000000000001-a1b2c3d4.sst", Size: 4096, CRC32C: 0xdeadbeef},
 			{Name: "0000000000000002-a1b2c3d4.sst", Size: 123, CRC32C: 7},
 			{Name: "0000000000000003-a1b2c3d4.hint", Size: 0, CRC32C: 0},
@@ -63,7 +63,7 @@ func TestRoundTrip(t *testing.T) {
 		"full":    sample(),
 		"minimal": {Version: 1, Engine: "memonly"},
 		"empty collections": {Version: 3, Parent: 1, Engine: "appendlog",
-			Params: map[string]string{}, EngineState: []byte{}, Runs: []Run{}, Metadata: map[string]string{}},
+			Params: map[string]string{}, EngineState: []byte{}, Runs: []engines.RunInfo{}, Metadata: map[string]string{}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b, err := Encode(m)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/objstore"
 )
 
@@ -162,7 +163,7 @@ func TestLatest(t *testing.T) {
 func TestCommitFillsAndCreatesOnce(t *testing.T) {
 	ctx := context.Background()
 	s := objstore.NewMem()
-	m := &Manifest{Version: 1, Engine: "lsm", Runs: []Run{{Name: "r1", Size: 10, CRC32C: 1}}}
+	m := &Manifest{Version: 1, Engine: "lsm", Runs: []engines.RunInfo{{Name: "r1", Size: 10, CRC32C: 1}}}
 	if err := Commit(ctx, s, m); err != nil {
 		t.Fatal(err)
 	}

@@ -23,8 +23,8 @@ import (
 // reuses from the local state (same name, size and CRC-32C).
 type RestorePlan struct {
 	Version       uint64
-	Download      []manifest.Run
-	Reuse         []manifest.Run
+	Download      []engines.RunInfo
+	Reuse         []engines.RunInfo
 	DownloadBytes int64
 	ReuseBytes    int64
 }
@@ -153,7 +153,7 @@ func (s *Store) switchTo(ctx context.Context, m *manifest.Manifest) (RestoreResu
 		_ = os.RemoveAll(g.path)
 		return RestoreResult{}, fmt.Errorf("tiered: restore version %d: %w", m.Version, err)
 	}
-	s.sums.putManifestRuns(m.Runs)
+	s.sums.put(m.Runs...)
 	s.st.storeID, s.st.kind, s.st.params = m.StoreID, m.Engine, params
 	s.st.prevRuns = runSet(m.Runs)
 	s.setDescent(m.Version, m.Metadata)
@@ -204,9 +204,7 @@ func (s *Store) resolveParams(kind string, recorded map[string]string) (engines.
 // checkpointOf returns the engine checkpoint a manifest records.
 func checkpointOf(m *manifest.Manifest) engines.Checkpoint {
 	runs := make([]engines.RunInfo, len(m.Runs))
-	for i, r := range m.Runs {
-		runs[i] = engines.RunInfo{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C}
-	}
+	copy(runs, m.Runs)
 	return engines.Checkpoint{Kind: m.Engine, Runs: runs, State: m.EngineState}
 }
 
@@ -251,7 +249,7 @@ func planRuns(cur string, stale []string, m *manifest.Manifest, sums *runSums) (
 	return plan, from, nil
 }
 
-func localRunMatches(cur string, r manifest.Run, sums *runSums) (bool, error) {
+func localRunMatches(cur string, r engines.RunInfo, sums *runSums) (bool, error) {
 	if cur == "" {
 		return false, nil
 	}
@@ -338,7 +336,7 @@ func (st *stager) stage(ctx context.Context, plan RestorePlan) (_ string, _ Rest
 
 // downloadAll downloads runs into dir with st.conc parallel downloads; the
 // first error cancels the others.
-func (st *stager) downloadAll(ctx context.Context, dir string, runs []manifest.Run, total int64) error {
+func (st *stager) downloadAll(ctx context.Context, dir string, runs []engines.RunInfo, total int64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -383,7 +381,7 @@ func (st *stager) downloadAll(ctx context.Context, dir string, runs []manifest.R
 				fail(err)
 				return
 			}
-			st.sums.put(engines.RunInfo{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C})
+			st.sums.put(r)
 		}()
 	}
 	wg.Wait()
@@ -399,7 +397,7 @@ func (st *stager) downloadAll(ctx context.Context, dir string, runs []manifest.R
 // CRC-32C while streaming, then fsync and rename. Transient errors are
 // retried with the uploader's backoff. report receives byte counts as they
 // arrive (negative to take back a failed attempt's).
-func downloadRun(ctx context.Context, remote objstore.Store, r manifest.Run, dir string, met *metrics, report func(int64)) error {
+func downloadRun(ctx context.Context, remote objstore.Store, r engines.RunInfo, dir string, met *metrics, report func(int64)) error {
 	tmp := filepath.Join(dir, r.Name+engines.TempSuffix)
 	err := objstore.Retry(ctx, retryOptions, func(ctx context.Context) error {
 		return fetchRun(ctx, remote, r, tmp, met, report)
@@ -416,7 +414,7 @@ func downloadRun(ctx context.Context, remote objstore.Store, r manifest.Run, dir
 }
 
 // fetchRun is one download attempt of downloadRun.
-func fetchRun(ctx context.Context, remote objstore.Store, r manifest.Run, tmp string, met *metrics, report func(int64)) (err error) {
+func fetchRun(ctx context.Context, remote objstore.Store, r engines.RunInfo, tmp string, met *metrics, report func(int64)) (err error) {
 	key := manifest.RunKey(r.Name)
 	rc, _, err := remote.Get(ctx, key)
 	if err != nil {

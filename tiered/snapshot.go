@@ -116,11 +116,11 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	defer s.unprotect()
 
 	names := make([]string, len(cp.Runs))
-	runs := make([]manifest.Run, len(cp.Runs))
+	runs := make([]engines.RunInfo, len(cp.Runs))
+	copy(runs, cp.Runs)
 	var stats manifest.Stats
 	for i, r := range cp.Runs {
 		names[i] = r.Name
-		runs[i] = manifest.Run{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C}
 		if !s.up.Present(r.Name) {
 			// Sealed before a restart, or an upload that failed: (re)queue.
 			s.up.Enqueue(r, filepath.Join(gen.path, r.Name))

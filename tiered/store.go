@@ -296,7 +296,7 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 					s.dir, local.StoreID, local.Version, s.remoteName, m.StoreID)
 			}
 			s.st.prevRuns = runSet(m.Runs)
-			s.sums.putManifestRuns(m.Runs)
+			s.sums.put(m.Runs...)
 		case errors.Is(err, manifest.ErrVersionNotFound):
 			s.log.Warn("tiered: the version the local state descends from is not in the remote", "version", local.Version, "remote", s.remoteName)
 		default:
@@ -563,12 +563,6 @@ func (c *runSums) put(ris ...engines.RunInfo) {
 	}
 }
 
-func (c *runSums) putManifestRuns(runs []manifest.Run) {
-	for _, r := range runs {
-		c.put(engines.RunInfo{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C})
-	}
-}
-
 func (c *runSums) del(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -576,7 +570,7 @@ func (c *runSums) del(name string) {
 }
 
 // runSet returns the names of runs.
-func runSet(runs []manifest.Run) map[string]struct{} {
+func runSet(runs []engines.RunInfo) map[string]struct{} {
 	set := make(map[string]struct{}, len(runs))
 	for _, r := range runs {
 		set[r.Name] = struct{}{}
