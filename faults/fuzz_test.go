@@ -142,7 +142,7 @@ func FuzzPlantedManifest(f *testing.F) {
 		}
 		m, lerr := manifest.Load(ctx, mem, 1)
 		if lerr != nil {
-			if !errors.Is(lerr, manifest.ErrCorrupt) && !errors.Is(lerr, manifest.ErrFormat) {
+			if !errors.Is(lerr, engines.ErrCorrupt) && !errors.Is(lerr, manifest.ErrFormat) {
 				t.Fatalf("Load: %v is neither corruption nor a format error", lerr)
 			}
 		} else {

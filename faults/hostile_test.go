@@ -213,8 +213,8 @@ func TestHostileRunNames(t *testing.T) {
 						t.Errorf("%s of a manifest with run %q succeeded", what, name)
 						return
 					}
-					if !errors.Is(err, manifest.ErrCorrupt) || !errors.Is(err, manifest.ErrInvalid) {
-						t.Errorf("%s with run %q: %v; want an error matching manifest.ErrCorrupt and ErrInvalid", what, name, err)
+					if !errors.Is(err, engines.ErrCorrupt) || !errors.Is(err, manifest.ErrInvalid) {
+						t.Errorf("%s with run %q: %v; want an error matching engines.ErrCorrupt and manifest.ErrInvalid", what, name, err)
 					}
 					refusals++
 				}

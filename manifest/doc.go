@@ -93,7 +93,7 @@
 // [Decode] checks, in this order, and refuses with a one-line error:
 //
 //   - more than MaxSize bytes, not a JSON object, or no numeric
-//     format_version: corruption ([ErrCorrupt]);
+//     format_version: corruption (engines.ErrCorrupt);
 //   - a format_version other than 1: [ErrFormat] (written by a newer tierkv);
 //   - invalid JSON, unknown members, wrong member types or trailing data:
 //     corruption;
@@ -102,8 +102,10 @@
 //     negative sizes, version 0, parent >= version, an empty engine, stats
 //     that do not add up): corruption that also matches [ErrInvalid].
 //
-// Corruption errors are *[CorruptError] values naming the object; they match
-// both ErrCorrupt and engines.ErrCorrupt.
+// Corruption errors are *engines.CorruptionError values naming the object
+// (its key, or "manifest" for bare bytes given to Decode), with the byte
+// offset when the JSON decoder knows it and engines.UnknownOffset otherwise;
+// they match engines.ErrCorrupt.
 //
 // # Commit protocol
 //
@@ -111,7 +113,7 @@
 // manifest names is durable in the remote (the uploader's Wait); a manifest is
 // never visible before its runs. Commit then:
 //
-//  1. fills in FormatVersion, CommitID (random, 16 bytes hex) and Created if
+//  1. fills in FormatVersion, CommitID (8 random bytes as 16 lowercase hex digits, [NewID]) and Created if
 //     they are zero, and encodes the manifest;
 //  2. lists the versions and returns ErrFenced if one above m.Version exists:
 //     another writer moved past us, and a writer that was paused for a long

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/tierkv/tierkv/engines"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -32,8 +34,8 @@ func FuzzDecode(f *testing.F) {
 			if m != nil {
 				t.Fatal("Decode returned a manifest with an error")
 			}
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrFormat) {
-				t.Fatalf("error %v is neither ErrCorrupt nor ErrFormat", err)
+			if !errors.Is(err, engines.ErrCorrupt) && !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v is neither engines.ErrCorrupt nor ErrFormat", err)
 			}
 			return
 		}

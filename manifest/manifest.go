@@ -285,7 +285,8 @@ func parseCRC(s string) (uint32, bool) {
 }
 
 // Decode parses and checks a manifest; see the package documentation for
-// every check. Corruption errors match ErrCorrupt (and engines.ErrCorrupt); an
+// every check. Corruption errors are *engines.CorruptionError values naming the
+// object (matching engines.ErrCorrupt); an
 // unknown format version matches ErrFormat.
 func Decode(b []byte) (*Manifest, error) {
 	return decode("manifest", b)
@@ -294,10 +295,10 @@ func Decode(b []byte) (*Manifest, error) {
 // decode is Decode with the object's name for the errors.
 func decode(object string, b []byte) (*Manifest, error) {
 	corrupt := func(off int64, err error, format string, args ...any) error {
-		return &CorruptError{Object: object, Offset: off, Reason: fmt.Sprintf(format, args...), Err: err}
+		return &engines.CorruptionError{File: object, Offset: off, Reason: fmt.Sprintf(format, args...), Err: err}
 	}
 	if len(b) > MaxSize {
-		return nil, corrupt(-1, nil, "%d bytes, more than the limit of %d", len(b), MaxSize)
+		return nil, corrupt(engines.UnknownOffset, nil, "%d bytes, more than the limit of %d", len(b), MaxSize)
 	}
 
 	// The format version first, so that a newer format is reported as such and
@@ -310,11 +311,11 @@ func decode(object string, b []byte) (*Manifest, error) {
 		return nil, jsonCorrupt(object, err)
 	}
 	if head.FormatVersion == nil {
-		return nil, corrupt(-1, nil, "no format_version member: not a tierkv manifest")
+		return nil, corrupt(engines.UnknownOffset, nil, "no format_version member: not a tierkv manifest")
 	}
 	fv, err := strconv.ParseInt(head.FormatVersion.String(), 10, 64)
 	if err != nil {
-		return nil, corrupt(-1, err, "format_version %s is not an integer", head.FormatVersion)
+		return nil, corrupt(engines.UnknownOffset, err, "format_version %s is not an integer", head.FormatVersion)
 	}
 	if fv != FormatVersion {
 		return nil, fmt.Errorf("%w %d in %s: this build reads format %d; upgrade tierkv", ErrFormat, fv, object, FormatVersion)
@@ -329,37 +330,38 @@ func decode(object string, b []byte) (*Manifest, error) {
 
 	want, ok := parseCRC(m.Checksum)
 	if !ok {
-		return nil, corrupt(-1, nil, "checksum %q is not 8 lowercase hex digits", m.Checksum)
+		return nil, corrupt(engines.UnknownOffset, nil, "checksum %q is not 8 lowercase hex digits", m.Checksum)
 	}
 	stored := m.Checksum
 	m.Checksum = ""
 	body, err := canonical(m)
 	m.Checksum = stored
 	if err != nil {
-		return nil, corrupt(-1, err, "cannot re-encode: %v", err)
+		return nil, corrupt(engines.UnknownOffset, err, "cannot re-encode")
 	}
 	if got := crc32.Checksum(body, engines.CastagnoliTable); got != want {
-		return nil, corrupt(-1, nil, "checksum mismatch: stored %s, computed %s", stored, formatCRC(got))
+		return nil, corrupt(engines.UnknownOffset, nil, "checksum mismatch: stored %s, computed %s", stored, formatCRC(got))
 	}
 
 	if msg := m.problem(); msg != "" {
-		return nil, corrupt(-1, ErrInvalid, "%s", msg)
+		return nil, corrupt(engines.UnknownOffset, ErrInvalid, "%s", msg)
 	}
 	return m, nil
 }
 
-// jsonCorrupt turns an encoding/json error into a *CorruptError with the
-// offset when the error has one.
+// jsonCorrupt turns an encoding/json error into an *engines.CorruptionError
+// with the offset when the error has one.
 func jsonCorrupt(object string, err error) error {
+	e := &engines.CorruptionError{File: object, Offset: engines.UnknownOffset, Reason: "invalid JSON", Err: err}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return &CorruptError{Object: object, Offset: syn.Offset, Reason: "invalid JSON: " + syn.Error(), Err: err}
+		e.Offset = syn.Offset
 	case errors.As(err, &typ):
-		return &CorruptError{Object: object, Offset: typ.Offset, Reason: "invalid JSON: " + typ.Error(), Err: err}
+		e.Offset = typ.Offset
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return &CorruptError{Object: object, Offset: -1, Reason: "invalid JSON: truncated", Err: err}
+		e.Reason = "invalid JSON: truncated"
 	}
-	return &CorruptError{Object: object, Offset: -1, Reason: "invalid JSON: " + err.Error(), Err: err}
+	return e
 }

@@ -184,55 +184,55 @@ func TestDecodeRefusals(t *testing.T) {
 	cases := []struct {
 		name    string
 		in      []byte
-		is      error // ErrFormat, or ErrCorrupt (+ ErrInvalid when invalid is set)
+		is      error // ErrFormat, or engines.ErrCorrupt (+ ErrInvalid when invalid is set)
 		invalid bool
 		want    string // substring of the message
 	}{
-		{"empty", nil, ErrCorrupt, false, "invalid JSON"},
-		{"not json", []byte("hello"), ErrCorrupt, false, "invalid JSON"},
-		{"truncated", good[:len(good)/2], ErrCorrupt, false, "invalid JSON"},
-		{"array", []byte(`[1,2]`), ErrCorrupt, false, "invalid JSON"},
-		{"no format version", []byte(`{"version": 1}`), ErrCorrupt, false, "no format_version"},
-		{"format version not a number", replace(`"format_version": 1`, `"format_version": "x"`), ErrCorrupt, false, "invalid JSON"},
-		{"format version fraction", replace(`"format_version": 1`, `"format_version": 1.5`), ErrCorrupt, false, "not an integer"},
+		{"empty", nil, engines.ErrCorrupt, false, "invalid JSON"},
+		{"not json", []byte("hello"), engines.ErrCorrupt, false, "invalid JSON"},
+		{"truncated", good[:len(good)/2], engines.ErrCorrupt, false, "invalid JSON"},
+		{"array", []byte(`[1,2]`), engines.ErrCorrupt, false, "invalid JSON"},
+		{"no format version", []byte(`{"version": 1}`), engines.ErrCorrupt, false, "no format_version"},
+		{"format version not a number", replace(`"format_version": 1`, `"format_version": "x"`), engines.ErrCorrupt, false, "invalid JSON"},
+		{"format version fraction", replace(`"format_version": 1`, `"format_version": 1.5`), engines.ErrCorrupt, false, "not an integer"},
 		{"format version 2", replace(`"format_version": 1`, `"format_version": 2, "future": true`), ErrFormat, false, "unsupported format version 2"},
 		{"format version 0", replace(`"format_version": 1`, `"format_version": 0`), ErrFormat, false, "unsupported format version 0"},
-		{"unknown member", replace(`"store_id"`, `"surprise": 1, "store_id"`), ErrCorrupt, false, `unknown field "surprise"`},
-		{"wrong type", replace(`"version": 12`, `"version": "12"`), ErrCorrupt, false, "invalid JSON"},
-		{"negative version", replace(`"version": 12`, `"version": -12`), ErrCorrupt, false, "invalid JSON"},
-		{"trailing data", append(bytes.Clone(good), `{}`...), ErrCorrupt, false, "after top-level value"},
-		{"checksum mismatch", replace(`"store_id": "orders-7"`, `"store_id": "orders-8"`), ErrCorrupt, false, "checksum mismatch"},
-		{"checksum flipped", replace(`"size": 4096`, `"size": 4097`), ErrCorrupt, false, "checksum mismatch"},
-		{"checksum malformed", mutateChecksum(good, "XYZ"), ErrCorrupt, false, "not 8 lowercase hex digits"},
-		{"checksum uppercase", mutateChecksum(good, strings.ToUpper(checksumOf(good))+""), ErrCorrupt, false, ""},
-		{"checksum missing", mutateChecksum(good, ""), ErrCorrupt, false, "not 8 lowercase hex digits"},
-		{"run name empty", runName(""), ErrCorrupt, true, "empty run name"},
-		{"run name slash", runName("a/b"), ErrCorrupt, true, "path separator"},
-		{"run name backslash", runName(`a\b`), ErrCorrupt, true, "path separator"},
-		{"run name NUL", runName("a\x00b"), ErrCorrupt, true, "NUL"},
-		{"run name dotdot", runName(".."), ErrCorrupt, true, `".."`},
-		{"run name inner dotdot", runName("a..b"), ErrCorrupt, true, `".."`},
-		{"run name absolute", runName("/etc/passwd"), ErrCorrupt, true, "path separator"},
-		{"run name drive", runName("C:x.sst"), ErrCorrupt, true, "not a plain file name"},
-		{"run name dot", runName("."), ErrCorrupt, true, "not a plain file name"},
-		{"run name hidden", runName(".x"), ErrCorrupt, true, "not a plain file name"},
-		{"run name dash", runName("-x"), ErrCorrupt, true, "not a plain file name"},
-		{"run name space", runName("a b"), ErrCorrupt, true, "not a plain file name"},
-		{"run name newline", runName("a\nb"), ErrCorrupt, true, "not a plain file name"},
-		{"run name long", runName(strings.Repeat("a", 256)), ErrCorrupt, true, "longer than 255"},
-		{"duplicate run", mutate(func(m *Manifest) { m.Runs[2].Name = m.Runs[0].Name }), ErrCorrupt, true, "duplicates run 0"},
-		{"negative size", mutate(func(m *Manifest) { m.Runs[1].Size = -1; m.Stats.TotalBytes = 4095 }), ErrCorrupt, true, "negative size"},
-		{"version 0", mutate(func(m *Manifest) { m.Version, m.Parent = 0, 0 }), ErrCorrupt, true, "version 0"},
-		{"parent equals version", mutate(func(m *Manifest) { m.Parent = m.Version }), ErrCorrupt, true, "parent 12 is not below version 12"},
-		{"parent above version", mutate(func(m *Manifest) { m.Parent = 99 }), ErrCorrupt, true, "parent 99"},
-		{"empty engine", mutate(func(m *Manifest) { m.Engine = "" }), ErrCorrupt, true, "engine kind is empty"},
-		{"engine not a name", mutate(func(m *Manifest) { m.Engine = "LSM tree" }), ErrCorrupt, true, "not a lowercase name"},
-		{"total runs", mutate(func(m *Manifest) { m.Stats.TotalRuns = 2 }), ErrCorrupt, true, "total_runs"},
-		{"total bytes", mutate(func(m *Manifest) { m.Stats.TotalBytes = 1 }), ErrCorrupt, true, "total_bytes"},
-		{"negative stats", mutate(func(m *Manifest) { m.Stats.NewBytes = -1 }), ErrCorrupt, true, "negative stats"},
-		{"new above total", mutate(func(m *Manifest) { m.Stats.NewRuns = 4 }), ErrCorrupt, true, "exceeds total_runs"},
-		{"metadata empty key", mutate(func(m *Manifest) { m.Metadata[""] = "x" }), ErrCorrupt, true, "empty key"},
-		{"too large", make([]byte, MaxSize+1), ErrCorrupt, false, "more than the limit"},
+		{"unknown member", replace(`"store_id"`, `"surprise": 1, "store_id"`), engines.ErrCorrupt, false, `unknown field "surprise"`},
+		{"wrong type", replace(`"version": 12`, `"version": "12"`), engines.ErrCorrupt, false, "invalid JSON"},
+		{"negative version", replace(`"version": 12`, `"version": -12`), engines.ErrCorrupt, false, "invalid JSON"},
+		{"trailing data", append(bytes.Clone(good), `{}`...), engines.ErrCorrupt, false, "after top-level value"},
+		{"checksum mismatch", replace(`"store_id": "orders-7"`, `"store_id": "orders-8"`), engines.ErrCorrupt, false, "checksum mismatch"},
+		{"checksum flipped", replace(`"size": 4096`, `"size": 4097`), engines.ErrCorrupt, false, "checksum mismatch"},
+		{"checksum malformed", mutateChecksum(good, "XYZ"), engines.ErrCorrupt, false, "not 8 lowercase hex digits"},
+		{"checksum uppercase", mutateChecksum(good, strings.ToUpper(checksumOf(good))+""), engines.ErrCorrupt, false, ""},
+		{"checksum missing", mutateChecksum(good, ""), engines.ErrCorrupt, false, "not 8 lowercase hex digits"},
+		{"run name empty", runName(""), engines.ErrCorrupt, true, "empty run name"},
+		{"run name slash", runName("a/b"), engines.ErrCorrupt, true, "path separator"},
+		{"run name backslash", runName(`a\b`), engines.ErrCorrupt, true, "path separator"},
+		{"run name NUL", runName("a\x00b"), engines.ErrCorrupt, true, "NUL"},
+		{"run name dotdot", runName(".."), engines.ErrCorrupt, true, `".."`},
+		{"run name inner dotdot", runName("a..b"), engines.ErrCorrupt, true, `".."`},
+		{"run name absolute", runName("/etc/passwd"), engines.ErrCorrupt, true, "path separator"},
+		{"run name drive", runName("C:x.sst"), engines.ErrCorrupt, true, "not a plain file name"},
+		{"run name dot", runName("."), engines.ErrCorrupt, true, "not a plain file name"},
+		{"run name hidden", runName(".x"), engines.ErrCorrupt, true, "not a plain file name"},
+		{"run name dash", runName("-x"), engines.ErrCorrupt, true, "not a plain file name"},
+		{"run name space", runName("a b"), engines.ErrCorrupt, true, "not a plain file name"},
+		{"run name newline", runName("a\nb"), engines.ErrCorrupt, true, "not a plain file name"},
+		{"run name long", runName(strings.Repeat("a", 256)), engines.ErrCorrupt, true, "longer than 255"},
+		{"duplicate run", mutate(func(m *Manifest) { m.Runs[2].Name = m.Runs[0].Name }), engines.ErrCorrupt, true, "duplicates run 0"},
+		{"negative size", mutate(func(m *Manifest) { m.Runs[1].Size = -1; m.Stats.TotalBytes = 4095 }), engines.ErrCorrupt, true, "negative size"},
+		{"version 0", mutate(func(m *Manifest) { m.Version, m.Parent = 0, 0 }), engines.ErrCorrupt, true, "version 0"},
+		{"parent equals version", mutate(func(m *Manifest) { m.Parent = m.Version }), engines.ErrCorrupt, true, "parent 12 is not below version 12"},
+		{"parent above version", mutate(func(m *Manifest) { m.Parent = 99 }), engines.ErrCorrupt, true, "parent 99"},
+		{"empty engine", mutate(func(m *Manifest) { m.Engine = "" }), engines.ErrCorrupt, true, "engine kind is empty"},
+		{"engine not a name", mutate(func(m *Manifest) { m.Engine = "LSM tree" }), engines.ErrCorrupt, true, "not a lowercase name"},
+		{"total runs", mutate(func(m *Manifest) { m.Stats.TotalRuns = 2 }), engines.ErrCorrupt, true, "total_runs"},
+		{"total bytes", mutate(func(m *Manifest) { m.Stats.TotalBytes = 1 }), engines.ErrCorrupt, true, "total_bytes"},
+		{"negative stats", mutate(func(m *Manifest) { m.Stats.NewBytes = -1 }), engines.ErrCorrupt, true, "negative stats"},
+		{"new above total", mutate(func(m *Manifest) { m.Stats.NewRuns = 4 }), engines.ErrCorrupt, true, "exceeds total_runs"},
+		{"metadata empty key", mutate(func(m *Manifest) { m.Metadata[""] = "x" }), engines.ErrCorrupt, true, "empty key"},
+		{"too large", make([]byte, MaxSize+1), engines.ErrCorrupt, false, "more than the limit"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -243,16 +243,13 @@ func TestDecodeRefusals(t *testing.T) {
 			if !errors.Is(err, c.is) {
 				t.Fatalf("error %q does not match %v", err, c.is)
 			}
-			if c.is == ErrCorrupt {
-				if !errors.Is(err, engines.ErrCorrupt) {
-					t.Errorf("error %q does not match engines.ErrCorrupt", err)
+			if c.is == engines.ErrCorrupt {
+				var ce *engines.CorruptionError
+				if !errors.As(err, &ce) || ce.File != "manifest" {
+					t.Errorf("error %q is not an *engines.CorruptionError naming the object", err)
 				}
-				var ce *CorruptError
-				if !errors.As(err, &ce) || ce.Object != "manifest" {
-					t.Errorf("error %q is not a *CorruptError naming the object", err)
-				}
-			} else if errors.Is(err, ErrCorrupt) {
-				t.Errorf("format error %q also matches ErrCorrupt", err)
+			} else if errors.Is(err, engines.ErrCorrupt) {
+				t.Errorf("format error %q also matches engines.ErrCorrupt", err)
 			}
 			if got := errors.Is(err, ErrInvalid); got != c.invalid {
 				t.Errorf("errors.Is(%q, ErrInvalid) = %v, want %v", err, got, c.invalid)
@@ -279,8 +276,8 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 	m := sample()
 	m.Runs[0].Name = "../../etc/passwd"
 	_, err := Encode(m)
-	if !errors.Is(err, ErrInvalid) || errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Encode error %v: want ErrInvalid and not ErrCorrupt", err)
+	if !errors.Is(err, ErrInvalid) || errors.Is(err, engines.ErrCorrupt) {
+		t.Fatalf("Encode error %v: want ErrInvalid and not engines.ErrCorrupt", err)
 	}
 	m = sample()
 	m.FormatVersion = 2

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"time"
 
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/objstore"
 )
 
@@ -65,8 +65,7 @@ func load(ctx context.Context, s objstore.Store, v uint64) (*Manifest, error) {
 		return nil, err
 	}
 	if m.Version != v {
-		return nil, &CorruptError{Object: key, Offset: -1,
-			Reason: fmt.Sprintf("object of version %d records version %d", v, m.Version)}
+		return nil, engines.Corruptf(key, engines.UnknownOffset, "object of version %d records version %d", v, m.Version)
 	}
 	return m, nil
 }
@@ -74,26 +73,32 @@ func load(ctx context.Context, s objstore.Store, v uint64) (*Manifest, error) {
 // notFound builds the *VersionNotFoundError for v from a listing. If the
 // listing itself fails, the error still matches ErrVersionNotFound.
 func notFound(ctx context.Context, s objstore.Store, v uint64) error {
-	e := &VersionNotFoundError{Version: v}
 	vs, err := ListVersions(ctx, s)
 	if err != nil {
 		return fmt.Errorf("manifest: version %d does not exist (%w); %w", v, ErrVersionNotFound, err)
 	}
-	if len(vs) == 0 {
+	return VersionNotFound(v, vs)
+}
+
+// VersionNotFound builds the error for version v, missing from versions
+// (ascending, as ListVersions returns them): the nearest versions below and
+// above v, and the latest. v itself in versions (created since the failed
+// read) is skipped.
+func VersionNotFound(v uint64, versions []uint64) *VersionNotFoundError {
+	e := &VersionNotFoundError{Version: v}
+	if len(versions) == 0 {
 		return e
 	}
-	e.Latest = vs[len(vs)-1]
-	i := sort.Search(len(vs), func(i int) bool { return vs[i] >= v })
+	e.Latest = versions[len(versions)-1]
+	i, found := slices.BinarySearch(versions, v)
 	if i > 0 {
-		e.Below = vs[i-1]
+		e.Below = versions[i-1]
 	}
-	if i < len(vs) {
-		if vs[i] == v { // created since the failed Get: say so via Below/Above anyway
-			i++
-		}
-		if i < len(vs) {
-			e.Above = vs[i]
-		}
+	if found {
+		i++
+	}
+	if i < len(versions) {
+		e.Above = versions[i]
 	}
 	return e
 }
@@ -123,13 +128,16 @@ func Latest(ctx context.Context, s objstore.Store) (*Manifest, error) {
 	}
 }
 
-// NewCommitID returns a random commit id: 16 random bytes in lowercase hex.
-func NewCommitID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("manifest: crypto/rand failed: %v", err))
-	}
-	return hex.EncodeToString(b[:])
+// commitIDBytes is the number of random bytes in a commit id.
+const commitIDBytes = 8
+
+// NewID returns n random bytes (crypto/rand) as 2n lowercase hex digits: the
+// one generator of tierkv's random identities (commit ids, store ids, writer
+// nonces).
+func NewID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails; it crashes the program if the OS has no randomness
+	return hex.EncodeToString(b)
 }
 
 // withdrawIfOvertaken closes the one window the listing before the create
@@ -166,7 +174,7 @@ func withdrawIfOvertaken(ctx context.Context, s objstore.Store, m *Manifest) err
 // otherwise an error after which the outcome is unknown and a retry is safe.
 func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 	if m.CommitID == "" {
-		m.CommitID = NewCommitID()
+		m.CommitID = NewID(commitIDBytes)
 	}
 	if m.Created.IsZero() {
 		m.Created = time.Now().UTC()
@@ -202,7 +210,7 @@ func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 	case lerr == nil:
 		return fmt.Errorf("%w: commit version %d: it was created by writer %q at %s (commit %s)",
 			ErrFenced, m.Version, existing.WriterID, existing.Created.Format(time.RFC3339), existing.CommitID)
-	case errors.Is(lerr, ErrCorrupt) || errors.Is(lerr, ErrFormat):
+	case errors.Is(lerr, engines.ErrCorrupt) || errors.Is(lerr, ErrFormat):
 		return fmt.Errorf("%w: commit version %d: it exists and is not ours: %w", ErrFenced, m.Version, lerr)
 	default:
 		// Cannot tell whose it is yet; the caller may retry.

@@ -81,24 +81,24 @@ func decodeStoreFile(b []byte) (storeFile, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		var se *json.SyntaxError
-		off := int64(0)
+		off := int64(engines.UnknownOffset)
 		if errors.As(err, &se) {
 			off = se.Offset
 		}
 		return storeFile{}, &engines.CorruptionError{File: storeFileName, Offset: off, Reason: "not a valid STORE file", Err: err}
 	}
 	if f.FormatVersion != storeFormatVersion {
-		return storeFile{}, engines.Corruptf(storeFileName, 0, "format version %d, this build reads %d", f.FormatVersion, storeFormatVersion)
+		return storeFile{}, engines.Corruptf(storeFileName, engines.UnknownOffset, "format version %d, this build reads %d", f.FormatVersion, storeFormatVersion)
 	}
 	want, err := storeChecksum(f)
 	if err != nil {
-		return storeFile{}, &engines.CorruptionError{File: storeFileName, Reason: "re-encode for checksum", Err: err}
+		return storeFile{}, &engines.CorruptionError{File: storeFileName, Offset: engines.UnknownOffset, Reason: "re-encode for checksum", Err: err}
 	}
 	if f.Checksum != want {
-		return storeFile{}, engines.Corruptf(storeFileName, 0, "checksum %q, content hashes to %q", f.Checksum, want)
+		return storeFile{}, engines.Corruptf(storeFileName, engines.UnknownOffset, "checksum %q, content hashes to %q", f.Checksum, want)
 	}
 	if err := f.validate(); err != nil {
-		return storeFile{}, &engines.CorruptionError{File: storeFileName, Reason: err.Error(), Err: err}
+		return storeFile{}, &engines.CorruptionError{File: storeFileName, Offset: engines.UnknownOffset, Reason: "invalid content", Err: err}
 	}
 	return f, nil
 }

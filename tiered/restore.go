@@ -448,7 +448,7 @@ func fetchRun(ctx context.Context, remote objstore.Store, r engines.RunInfo, tmp
 			err = &engines.CorruptionError{File: key, Offset: min(n, r.Size),
 				Reason: fmt.Sprintf("object is %s, manifest records %d bytes", sizeDesc(n, r.Size), r.Size)}
 		case h.Sum32() != r.CRC32C:
-			err = engines.Corruptf(key, 0, "content crc32c %08x, manifest records %08x", h.Sum32(), r.CRC32C)
+			err = engines.Corruptf(key, engines.UnknownOffset, "content crc32c %08x, manifest records %08x", h.Sum32(), r.CRC32C)
 		}
 	}
 	if err == nil {

@@ -138,7 +138,6 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 		Version:     next,
 		Parent:      s.st.version,
 		WriterID:    s.writerID,
-		CommitID:    newID(8),
 		Created:     time.Now().UTC(),
 		Engine:      s.st.kind,
 		Params:      s.st.params,

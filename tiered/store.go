@@ -2,8 +2,6 @@ package tiered
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -322,7 +320,7 @@ func (s *Store) openFresh(ctx context.Context) error {
 	if err := s.setParams(nil); err != nil {
 		return err
 	}
-	s.st.storeID = newID(8)
+	s.st.storeID = manifest.NewID(8)
 	if s.remote != nil && s.st.latest != 0 {
 		m, err := manifest.Load(ctx, s.remote, s.st.latest)
 		if err != nil {
@@ -578,20 +576,11 @@ func runSet(runs []engines.RunInfo) map[string]struct{} {
 	return set
 }
 
-// newID returns n random bytes in hex.
-func newID(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("tiered: crypto/rand failed: %v", err))
-	}
-	return hex.EncodeToString(b)
-}
-
 // newWriterID identifies this process: host/pid/nonce.
 func newWriterID() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown-host"
 	}
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newID(4))
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), manifest.NewID(4))
 }

@@ -429,7 +429,7 @@ func (c *checkReader) check() {
 		c.verified = true
 		return
 	}
-	c.err = engines.Corruptf(c.path, 0, "crc32c of the file is %08x, sealed run records %08x", c.crc, c.want)
+	c.err = engines.Corruptf(c.path, engines.UnknownOffset, "crc32c of the file is %08x, sealed run records %08x", c.crc, c.want)
 }
 
 func (c *checkReader) Read(p []byte) (int, error) {
