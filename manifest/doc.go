@@ -123,7 +123,9 @@
 //  4. if the key already exists (objstore.ErrPrecondition), loads it: the same
 //     CommitID means an earlier attempt of ours whose answer was lost did
 //     succeed, and Commit returns nil; anything else means another writer won
-//     this version, and Commit returns an error matching [ErrFenced];
+//     this version, and Commit returns an error matching [ErrFenced]; a key
+//     that is gone by then (deleted in between) returns an error matching
+//     objstore.ErrVanished, which objstore.Retryable retries;
 //  5. once the manifest is in place (created now or by an earlier attempt),
 //     lists the versions again: a writer paused between step 2 and step 3 can
 //     land in a gap that Forget left below the latest version, which

@@ -212,6 +212,9 @@ func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 			ErrFenced, m.Version, existing.WriterID, existing.Created.Format(time.RFC3339), existing.CommitID)
 	case errors.Is(lerr, engines.ErrCorrupt) || errors.Is(lerr, ErrFormat):
 		return fmt.Errorf("%w: commit version %d: it exists and is not ours: %w", ErrFenced, m.Version, lerr)
+	case errors.Is(lerr, objstore.ErrNotExist):
+		// Deleted between the create and the read: a retry starts over.
+		return fmt.Errorf("manifest: commit version %d: %s existed at the create, not at the read back: %w", m.Version, key, objstore.ErrVanished)
 	default:
 		// Cannot tell whose it is yet; the caller may retry.
 		return fmt.Errorf("manifest: commit version %d: read back existing manifest: %w", m.Version, lerr)

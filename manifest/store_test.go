@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/objstore"
@@ -259,6 +260,27 @@ func TestCommitAmbiguousRetry(t *testing.T) {
 	commitN(t, s.Store, 3)
 	if err := Commit(ctx, s, m3); !errors.Is(err, ErrFenced) {
 		t.Fatalf("retry after another writer won: %v", err)
+	}
+}
+
+func TestCommitVanishedIsRetried(t *testing.T) {
+	ctx := context.Background()
+	// The create loses (the key exists), and the manifest is gone by the
+	// read back: deleted in between. The commit is worth retrying.
+	s := &lossyStore{Store: objstore.NewMem(), fail: 1, failWith: objstore.ErrPrecondition}
+	m := &Manifest{Version: 1, Engine: "lsm"}
+	err := Commit(ctx, s, m)
+	if !errors.Is(err, objstore.ErrVanished) || !objstore.Retryable(err) || errors.Is(err, ErrFenced) {
+		t.Fatalf("Commit = %v, want a retryable ErrVanished", err)
+	}
+	s.fail = 1
+	if err := objstore.Retry(ctx, objstore.Backoff{Base: time.Microsecond, Max: time.Microsecond}, func(ctx context.Context) error {
+		return Commit(ctx, s, m)
+	}); err != nil {
+		t.Fatalf("Retry(Commit) = %v", err)
+	}
+	if got, err := Load(ctx, s, 1); err != nil || got.CommitID != m.CommitID {
+		t.Fatalf("Load after the retried commit = %+v, %v", got, err)
 	}
 }
 
