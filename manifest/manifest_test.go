@@ -143,19 +143,134 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestDecodeWhitespaceIndependent: the checksum covers the canonical
-// re-encoding, not the stored whitespace.
-func TestDecodeWhitespaceIndependent(t *testing.T) {
+// checkGolden compares b with testdata/name (writing it first with -update)
+// and returns the file's bytes.
+func checkGolden(t *testing.T, name string, b []byte) []byte {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(b, want) {
+		t.Fatalf("%s changed; if intended, run -update\n got:\n%s\nwant:\n%s", path, b, want)
+	}
+	return want
+}
+
+// TestGoldenEvolution pins the rules for changing the format (doc.go):
+// optional members added by a newer writer are ignored and covered by the
+// checksum; a newer format number is refused as such.
+func TestGoldenEvolution(t *testing.T) {
+	v1, err := os.ReadFile(filepath.Join("testdata", "v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(b []byte, old, new string) []byte {
+		t.Helper()
+		if !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("v1.json lacks %q", old)
+		}
+		return bytes.Replace(b, []byte(old), []byte(new), 1)
+	}
+
+	// A format 1 manifest from a writer that added optional members at the
+	// top level, in a run and in stats.
+	opt := edit(v1, `"crc32c": 3735928559
+    }`, `"crc32c": 3735928559,
+      "tier": "cold"
+    }`)
+	opt = edit(opt, `"total_bytes": 4219
+  },`, `"total_bytes": 4219,
+    "cold_bytes": 4096
+  },
+  "tiering": {
+    "cold_after": "24h",
+    "runs_in_cold": [
+      "0000000000000001-a1b2c3d4.sst"
+    ]
+  },`)
+	opt = checkGolden(t, "v1-optional.json", reseal(t, opt))
+	m, err := Decode(opt)
+	if err != nil {
+		t.Fatalf("v1 manifest with optional members refused: %v", err)
+	}
+	want := sample()
+	want.Checksum = m.Checksum
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("v1-optional.json decodes to\n%#v\nwant\n%#v", m, want)
+	}
+	if m.Checksum == checksumOf(v1) {
+		t.Fatal("the optional members did not change the checksum")
+	}
+	// The checksum covers the members this build does not know.
+	for _, old := range []string{`"cold"`, `"24h"`, `4096
+  }`} {
+		bad := bytes.Replace(opt, []byte(old), []byte(strings.Replace(old, "4", "5", 1)+" "), 1)
+		if _, err := Decode(bad); !errors.Is(err, engines.ErrCorrupt) || !strings.Contains(err.Error(), "checksum mismatch") {
+			t.Errorf("change inside an unknown member (%s) not caught: %v", old, err)
+		}
+	}
+
+	// A manifest of a newer format (a required feature) is refused clearly,
+	// whatever it holds.
+	newer := edit(v1, `"format_version": 1`, `"format_version": 2`)
+	newer = edit(newer, `"runs": [`, `"run_prefixes": [
+    "runs/",
+    "cold/runs/"
+  ],
+  "runs": [`)
+	newer = checkGolden(t, "v2-newer.json", reseal(t, newer))
+	_, err = Decode(newer)
+	if !errors.Is(err, ErrFormat) || errors.Is(err, engines.ErrCorrupt) ||
+		!strings.Contains(err.Error(), "written by a newer tierkv") || !strings.Contains(err.Error(), "format version 2") {
+		t.Fatalf("format 2 manifest: %v, want ErrFormat saying it was written by a newer tierkv", err)
+	}
+}
+
+// reseal returns b with its checksum member recomputed by the rule of
+// doc.go: the CRC-32C of the bytes with the member's value left empty.
+func reseal(t testing.TB, b []byte) []byte {
+	t.Helper()
+	at, end, err := checksumSpan(b)
+	if err != nil {
+		t.Fatalf("reseal: %v", err)
+	}
+	blank := append(bytes.Clone(b[:at]), b[end:]...)
+	sum := formatCRC(crc32.Checksum(blank, engines.CastagnoliTable))
+	return append(append(bytes.Clone(b[:at]), sum...), b[end:]...)
+}
+
+// TestChecksumCoversBytesAsWritten: the checksum covers the stored bytes,
+// whitespace included, not a re-encoding of what they decode to.
+func TestChecksumCoversBytesAsWritten(t *testing.T) {
 	b, err := Encode(sample())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !bytes.Equal(reseal(t, b), b) {
+		t.Fatal("Encode's checksum differs from the raw-bytes rule")
 	}
 	var compact bytes.Buffer
 	if err := compactJSON(&compact, b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decode(compact.Bytes()); err != nil {
-		t.Fatalf("compacted manifest refused: %v", err)
+	if _, err := Decode(compact.Bytes()); !errors.Is(err, engines.ErrCorrupt) || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("compacted manifest with the old checksum: %v, want a checksum mismatch", err)
+	}
+	m, err := Decode(reseal(t, compact.Bytes()))
+	if err != nil {
+		t.Fatalf("compacted manifest with its own checksum refused: %v", err)
+	}
+	want := sample()
+	want.Checksum = m.Checksum
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("compacted manifest decodes to\n%#v\nwant\n%#v", m, want)
 	}
 }
 
@@ -195,11 +310,17 @@ func TestDecodeRefusals(t *testing.T) {
 		{"no format version", []byte(`{"version": 1}`), engines.ErrCorrupt, false, "no format_version"},
 		{"format version not a number", replace(`"format_version": 1`, `"format_version": "x"`), engines.ErrCorrupt, false, "invalid JSON"},
 		{"format version fraction", replace(`"format_version": 1`, `"format_version": 1.5`), engines.ErrCorrupt, false, "not an integer"},
-		{"format version 2", replace(`"format_version": 1`, `"format_version": 2, "future": true`), ErrFormat, false, "unsupported format version 2"},
+		{"format version 2", replace(`"format_version": 1`, `"format_version": 2, "future": true`), ErrFormat, false, "unsupported format version 2 in manifest: written by a newer tierkv"},
 		{"format version 0", replace(`"format_version": 1`, `"format_version": 0`), ErrFormat, false, "unsupported format version 0"},
-		{"unknown member", replace(`"store_id"`, `"surprise": 1, "store_id"`), engines.ErrCorrupt, false, `unknown field "surprise"`},
-		{"wrong type", replace(`"version": 12`, `"version": "12"`), engines.ErrCorrupt, false, "invalid JSON"},
-		{"negative version", replace(`"version": 12`, `"version": -12`), engines.ErrCorrupt, false, "invalid JSON"},
+		{"unknown member, old checksum", replace(`"store_id"`, `"surprise": 1, "store_id"`), engines.ErrCorrupt, false, "checksum mismatch"},
+		{"wrong type", reseal(t, replace(`"version": 12`, `"version": "12"`)), engines.ErrCorrupt, false, "invalid JSON"},
+		{"negative version", reseal(t, replace(`"version": 12`, `"version": -12`)), engines.ErrCorrupt, false, "invalid JSON"},
+		{"wrong type, old checksum", replace(`"version": 12`, `"version": "12"`), engines.ErrCorrupt, false, "checksum mismatch"},
+		{"checksum twice", replace(`"store_id"`, `"checksum": "00000000", "store_id"`), engines.ErrCorrupt, false, "two checksum members"},
+		{"checksum not a string", replace(`"checksum": "`+checksumOf(good)+`"`, `"checksum": 5`), engines.ErrCorrupt, false, "is not a string"},
+		{"no checksum member", replace(`,
+  "checksum": "`+checksumOf(good)+`"`, ``), engines.ErrCorrupt, false, "no checksum member"},
+		{"checksum escaped", replace(`"checksum": "`, `"checksum": "\u0030`), engines.ErrCorrupt, false, "not 8 lowercase hex digits"},
 		{"trailing data", append(bytes.Clone(good), `{}`...), engines.ErrCorrupt, false, "after top-level value"},
 		{"checksum mismatch", replace(`"store_id": "orders-7"`, `"store_id": "orders-8"`), engines.ErrCorrupt, false, "checksum mismatch"},
 		{"checksum flipped", replace(`"size": 4096`, `"size": 4097`), engines.ErrCorrupt, false, "checksum mismatch"},
