@@ -19,9 +19,19 @@ import (
 // under manifests/ that ParseKey refuses (temporary or foreign objects) are
 // skipped.
 func ListVersions(ctx context.Context, s objstore.Store) ([]uint64, error) {
-	objs, err := s.List(ctx, ManifestPrefix)
+	vs, err := listVersions(ctx, s)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: list versions: %w", err)
+	}
+	return vs, nil
+}
+
+// listVersions is ListVersions with the store's error unwrapped, for callers
+// that say what they were doing themselves.
+func listVersions(ctx context.Context, s objstore.Store) ([]uint64, error) {
+	objs, err := s.List(ctx, ManifestPrefix)
+	if err != nil {
+		return nil, err
 	}
 	vs := make([]uint64, 0, len(objs))
 	for _, o := range objs {
@@ -73,9 +83,9 @@ func load(ctx context.Context, s objstore.Store, v uint64) (*Manifest, error) {
 // notFound builds the *VersionNotFoundError for v from a listing. If the
 // listing itself fails, the error still matches ErrVersionNotFound.
 func notFound(ctx context.Context, s objstore.Store, v uint64) error {
-	vs, err := ListVersions(ctx, s)
+	vs, err := listVersions(ctx, s)
 	if err != nil {
-		return fmt.Errorf("manifest: version %d does not exist (%w); %w", v, ErrVersionNotFound, err)
+		return fmt.Errorf("manifest: version %d does not exist (%w); list versions: %w", v, ErrVersionNotFound, err)
 	}
 	return VersionNotFound(v, vs)
 }
@@ -150,9 +160,9 @@ func NewID(n int) string {
 // error is returned with m in place; a retry of Commit with the same m finds
 // it, recognises it as ours and confirms again.
 func withdrawIfOvertaken(ctx context.Context, s objstore.Store, m *Manifest) error {
-	vs, err := ListVersions(ctx, s)
+	vs, err := listVersions(ctx, s)
 	if err != nil {
-		return fmt.Errorf("manifest: commit version %d: confirm: %w", m.Version, err)
+		return fmt.Errorf("manifest: commit version %d: confirm: list versions: %w", m.Version, err)
 	}
 	n := len(vs)
 	if n == 0 || vs[n-1] <= m.Version {
@@ -185,9 +195,9 @@ func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 	}
 	key := Key(m.Version)
 
-	vs, err := ListVersions(ctx, s)
+	vs, err := listVersions(ctx, s)
 	if err != nil {
-		return fmt.Errorf("manifest: commit version %d: %w", m.Version, err)
+		return fmt.Errorf("manifest: commit version %d: list versions: %w", m.Version, err)
 	}
 	if n := len(vs); n > 0 && vs[n-1] > m.Version {
 		return fmt.Errorf("%w: commit version %d: version %d already exists", ErrFenced, m.Version, vs[n-1])

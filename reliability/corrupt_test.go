@@ -564,8 +564,8 @@ func TestCorruptionRemoteRuns(t *testing.T) {
 // TestCorruptionManifests damages manifests of every engine's store: Load
 // must fail with corruption naming the object (or with ErrFormat when the
 // damaged byte is the format version), or decode to the identical manifest
-// (a flip that turns JSON whitespace into other whitespace, or changes the
-// case of a member name, which encoding/json ignores). A restore of the
+// (not expected any more: the checksum covers the bytes as written, and
+// CRC-32C catches every single-byte change). A restore of the
 // damaged version then fails, or gives exactly its state; a damaged latest
 // manifest is never silently replaced by an older one.
 func TestCorruptionManifests(t *testing.T) {
