@@ -66,6 +66,10 @@
 //	                  write; retry it).
 //	ErrInvalidKey, ErrInvalidMetadata, ErrInvalidArgument, ErrInvalidURL
 //	                  bad arguments; permanent.
+//	ErrVanished       not returned by a Store: operations built on one (the
+//	                  uploader, manifest.Commit) wrap it when an object a
+//	                  lost create-if-absent found is gone at the next read;
+//	                  retryable.
 //
 // A range that starts at or past the end of an object reads as empty (S3 416
 // included).
