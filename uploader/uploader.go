@@ -325,6 +325,7 @@ func (u *Uploader) process(e *entry) {
 		u.settle(e, fmt.Errorf("upload run %s: %w: %w", e.run.Name, ErrClosed, err))
 		return
 	}
+	err = fmt.Errorf("uploader: upload run %s: %w", e.run.Name, err)
 	u.failures.Add(1)
 	u.metrics.failures.Inc()
 	u.log.error("run upload failed", "run", e.run.Name, "path", e.path, "err", err)
@@ -332,25 +333,25 @@ func (u *Uploader) process(e *entry) {
 }
 
 // uploadOnce makes one attempt; it returns the bytes sent (0 when the object
-// was already there).
+// was already there). Its errors do not name the run: process wraps the
+// final one in "uploader: upload run NAME".
 func (u *Uploader) uploadOnce(ctx context.Context, e *entry) (int64, error) {
-	name, key := e.run.Name, manifest.RunKey(e.run.Name)
+	key := manifest.RunKey(e.run.Name)
 	f, err := os.Open(e.path)
 	if err != nil {
-		return 0, fmt.Errorf("uploader: open run %s: %w", name, err)
+		return 0, fmt.Errorf("open: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("uploader: stat run %s: %w", name, err)
+		return 0, fmt.Errorf("stat: %w", err)
 	}
 	if st.Size() != e.run.Size {
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name,
-			engines.Corruptf(e.path, st.Size(), "run file has %d bytes, sealed size is %d", st.Size(), e.run.Size))
+		return 0, engines.Corruptf(e.path, st.Size(), "run file has %d bytes, sealed size is %d", st.Size(), e.run.Size)
 	}
 	body := newCheckReader(f, e.path, e.run.Size, e.run.CRC32C)
 	if body.err != nil {
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name, body.err)
+		return 0, body.err
 	}
 	want := fmt.Sprintf("%08x", e.run.CRC32C)
 	err = u.store.Put(ctx, key, body, e.run.Size, objstore.PutOptions{
@@ -360,28 +361,28 @@ func (u *Uploader) uploadOnce(ctx context.Context, e *entry) (int64, error) {
 	if body.err != nil {
 		// The local file does not match its seal; whatever the store said,
 		// it never got the last chunk, so no object was completed.
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name, body.err)
+		return 0, body.err
 	}
 	switch {
 	case err == nil && !body.verified:
-		return 0, fmt.Errorf("uploader: upload run %s: the store accepted it after reading %d of %d bytes", name, body.n, e.run.Size)
+		return 0, fmt.Errorf("the store accepted it after reading %d of %d bytes", body.n, e.run.Size)
 	case err == nil:
 		return e.run.Size, nil
 	case !errors.Is(err, objstore.ErrPrecondition):
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name, err)
+		return 0, err
 	}
 
 	info, err := u.store.Head(ctx, key)
 	if errors.Is(err, objstore.ErrNotExist) {
-		return 0, fmt.Errorf("uploader: upload run %s: %s existed at the create, not at the check: %w", name, key, objstore.ErrVanished)
+		return 0, fmt.Errorf("%s existed at the create, not at the check: %w", key, objstore.ErrVanished)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("uploader: upload run %s: check existing object: %w", name, err)
+		return 0, fmt.Errorf("check existing object: %w", err)
 	}
 	got, _ := metadata(info.Metadata, "crc32c")
 	if info.Size != e.run.Size || !strings.EqualFold(got, want) {
-		return 0, fmt.Errorf("uploader: upload run %s: %w: remote %s has size %d crc32c %q, local run has size %d crc32c %s",
-			name, ErrMismatch, key, info.Size, got, e.run.Size, want)
+		return 0, fmt.Errorf("%w: remote %s has size %d crc32c %q, local run has size %d crc32c %s",
+			ErrMismatch, key, info.Size, got, e.run.Size, want)
 	}
 	return 0, nil
 }
