@@ -19,7 +19,8 @@ var (
 	ErrClosed = errors.New("engines: engine is closed")
 	// ErrLimit is matched (errors.Is) by every *LimitError.
 	ErrLimit = errors.New("engines: key or value outside limits")
-	// ErrCorrupt is matched (errors.Is) by every *CorruptionError.
+	// ErrCorrupt is matched (errors.Is) by every *CorruptionError: the one
+	// marker of corruption in tierkv, local or remote.
 	ErrCorrupt = errors.New("engines: corruption")
 	// ErrTruncated reports a record cut short by the end of its buffer: the
 	// torn tail of a log. Logs recover by truncating at the record's offset.
@@ -68,18 +69,35 @@ func CheckKV(key, value []byte) error {
 	return nil
 }
 
+// UnknownOffset is the Offset of a *CorruptionError whose problem is not at
+// a known byte offset: a checksum or size of a whole file or object, a value
+// that breaks a rule of the schema, a name that does not fit.
+const UnknownOffset = -1
+
 // CorruptionError reports bytes that failed a check: a checksum, a magic
-// number, a length. It names the file and the offset. errors.Is(err,
-// ErrCorrupt) is true for it.
+// number, a length, a rule of a format. It is tierkv's one corruption type,
+// for local files (engine runs, state files, the STORE file) and remote
+// objects (runs, manifests) alike: match it with errors.As, or the class
+// with errors.Is(err, ErrCorrupt).
+//
+// Offset convention: Offset is the byte offset, from the start of the file
+// or object, of the record, structure or member that failed (0 is the first
+// byte); it is UnknownOffset (-1) when the problem is not at one place. The
+// message names the offset only when it is known.
 type CorruptionError struct {
-	File   string // file (or object) name
-	Offset int64  // byte offset of the bad record or structure
+	File   string // file name, or object key of a remote object
+	Offset int64  // byte offset of the bad record or structure; UnknownOffset if none
 	Reason string // what failed, e.g. "record checksum mismatch"
-	Err    error  // optional underlying cause
+	Err    error  // optional underlying cause, appended to the message
 }
 
+// Error returns "engines: corruption in FILE[ at offset N]: REASON[: ERR]".
 func (e *CorruptionError) Error() string {
-	s := fmt.Sprintf("engines: corruption in %s at offset %d: %s", e.File, e.Offset, e.Reason)
+	s := "engines: corruption in " + e.File
+	if e.Offset >= 0 {
+		s += fmt.Sprintf(" at offset %d", e.Offset)
+	}
+	s += ": " + e.Reason
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
@@ -92,7 +110,7 @@ func (e *CorruptionError) Is(target error) bool { return target == ErrCorrupt }
 // Unwrap returns the underlying cause, if any.
 func (e *CorruptionError) Unwrap() error { return e.Err }
 
-// Corruptf builds a *CorruptionError.
+// Corruptf builds a *CorruptionError; off is a byte offset or UnknownOffset.
 func Corruptf(file string, off int64, format string, args ...any) error {
 	return &CorruptionError{File: file, Offset: off, Reason: fmt.Sprintf(format, args...)}
 }

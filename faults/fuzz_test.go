@@ -113,7 +113,7 @@ func FuzzPlantedManifest(f *testing.F) {
 		}
 		for _, name := range []string{"../evil", "../../evil", "/evil", `..\evil`, "a/b"} {
 			h := *good
-			h.Runs = append([]manifest.Run{{Name: name, Size: 1}}, good.Runs...)
+			h.Runs = append([]engines.RunInfo{{Name: name, Size: 1}}, good.Runs...)
 			f.Add(encodeUnchecked(f, h))
 		}
 		h := *good
@@ -121,7 +121,7 @@ func FuzzPlantedManifest(f *testing.F) {
 		f.Add(encodeUnchecked(f, h))
 		h = *good
 		if len(h.Runs) > 0 {
-			h.Runs = append([]manifest.Run(nil), good.Runs...)
+			h.Runs = append([]engines.RunInfo(nil), good.Runs...)
 			h.Runs[0].Size++
 			f.Add(encodeUnchecked(f, h))
 		}
@@ -142,7 +142,7 @@ func FuzzPlantedManifest(f *testing.F) {
 		}
 		m, lerr := manifest.Load(ctx, mem, 1)
 		if lerr != nil {
-			if !errors.Is(lerr, manifest.ErrCorrupt) && !errors.Is(lerr, manifest.ErrFormat) {
+			if !errors.Is(lerr, engines.ErrCorrupt) && !errors.Is(lerr, manifest.ErrFormat) {
 				t.Fatalf("Load: %v is neither corruption nor a format error", lerr)
 			}
 		} else {

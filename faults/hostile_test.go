@@ -194,7 +194,7 @@ func TestHostileRunNames(t *testing.T) {
 				m.Version, m.Parent = 2, 1
 				m.Runs = slices.Clone(good.Runs)
 				// Size and CRC of a real run, so that only the name is wrong.
-				hostile := manifest.Run{Name: name, Size: good.Runs[0].Size, CRC32C: good.Runs[0].CRC32C}
+				hostile := engines.RunInfo{Name: name, Size: good.Runs[0].Size, CRC32C: good.Runs[0].CRC32C}
 				if mode == "added" {
 					m.Runs = append(m.Runs, hostile)
 				} else {
@@ -212,8 +212,8 @@ func TestHostileRunNames(t *testing.T) {
 						t.Errorf("%s of a manifest with run %q succeeded", what, name)
 						return
 					}
-					if !errors.Is(err, manifest.ErrCorrupt) || !errors.Is(err, manifest.ErrInvalid) {
-						t.Errorf("%s with run %q: %v; want an error matching manifest.ErrCorrupt and ErrInvalid", what, name, err)
+					if !errors.Is(err, engines.ErrCorrupt) || !errors.Is(err, manifest.ErrInvalid) {
+						t.Errorf("%s with run %q: %v; want an error matching engines.ErrCorrupt and manifest.ErrInvalid", what, name, err)
 					}
 					refusals++
 				}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/manifest"
 	"github.com/tierkv/tierkv/objstore"
 	"github.com/tierkv/tierkv/objstore/objstoretest"
@@ -295,9 +296,9 @@ func testCLI(t *testing.T, b backend) {
 	}
 	type restoreOut struct {
 		Plan struct {
-			Download      []manifest.Run `json:"download"`
-			Reuse         []manifest.Run `json:"reuse"`
-			DownloadBytes int64          `json:"download_bytes"`
+			Download      []engines.RunInfo `json:"download"`
+			Reuse         []engines.RunInfo `json:"reuse"`
+			DownloadBytes int64             `json:"download_bytes"`
 		} `json:"plan"`
 		Result *struct {
 			Version         uint64            `json:"version"`
@@ -374,7 +375,7 @@ func testCLI(t *testing.T, b backend) {
 	rc.put(t, key, data, map[string]string{"crc32c": fmt.Sprintf("%08x", victim.CRC32C)})
 	var affected []uint64
 	for v := uint64(1); v <= 3; v++ {
-		if slices.ContainsFunc(ms[v].Runs, func(r manifest.Run) bool { return r.Name == victim.Name }) {
+		if slices.ContainsFunc(ms[v].Runs, func(r engines.RunInfo) bool { return r.Name == victim.Name }) {
 			affected = append(affected, v)
 		}
 	}

@@ -28,17 +28,12 @@ func (b backend) otherURL() string {
 	return fmt.Sprintf("s3://%s/%s?endpoint=http://%s&path_style=true&region=us-east-1", b.bucket, b.prefix, b.endpoint)
 }
 
-// putRetry is a Put that retries the errors objstore classifies as
-// temporary (S3 answers a conditional write racing another with 409
-// ConditionalRequestConflict, to be retried).
+// putRetry is a Put retried under objstore.Retry (S3 answers a conditional
+// write racing another with 409 ConditionalRequestConflict, to be retried).
 func putRetry(ctx context.Context, st objstore.Store, key string, r func() io.Reader, size int64, opts objstore.PutOptions) error {
-	for attempt := 0; ; attempt++ {
-		err := st.Put(ctx, key, r(), size, opts)
-		if err == nil || !objstore.IsTemporary(err) || attempt == 5 {
-			return err
-		}
-		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
-	}
+	return objstore.Retry(ctx, objstore.Backoff{MaxAttempts: 6, Base: 20 * time.Millisecond, Max: time.Second}, func(ctx context.Context) error {
+		return st.Put(ctx, key, r(), size, opts)
+	})
 }
 
 // readAll reads key whole through st.

@@ -89,10 +89,10 @@ func TestVerify(t *testing.T) {
 
 		// The victims: runs of versions 3 and 1 (the latest's first), and
 		// version 2's manifest.
-		var runs []manifest.Run
+		var runs []engines.RunInfo
 		for _, v := range []uint64{3, 1} {
 			for _, r := range ms[v].Runs {
-				if !slices.ContainsFunc(runs, func(x manifest.Run) bool { return x.Name == r.Name }) {
+				if !slices.ContainsFunc(runs, func(x engines.RunInfo) bool { return x.Name == r.Name }) {
 					runs = append(runs, r)
 				}
 			}
@@ -101,7 +101,7 @@ func TestVerify(t *testing.T) {
 			t.Fatalf("versions 1 and 3 have %d distinct runs; the test needs 4 (engine parameters too large?)", len(runs))
 		}
 		rc := b.raw(t)
-		crcMeta := func(r manifest.Run) map[string]string {
+		crcMeta := func(r engines.RunInfo) map[string]string {
 			return map[string]string{"crc32c": fmt.Sprintf("%08x", r.CRC32C)}
 		}
 
@@ -179,7 +179,7 @@ func TestVerify(t *testing.T) {
 		}
 		// An undamaged version, if any, still restores exactly.
 		for v := uint64(1); v <= 3; v++ {
-			if v == 2 || slices.ContainsFunc(ms[v].Runs, func(r manifest.Run) bool { _, bad := detail[r.Name]; return bad }) {
+			if v == 2 || slices.ContainsFunc(ms[v].Runs, func(r engines.RunInfo) bool { _, bad := detail[r.Name]; return bad }) {
 				continue
 			}
 			s := openStore(t, tiered.Options{Dir: filepath.Join(t.TempDir(), "ok"), Remote: b.url, Version: v})

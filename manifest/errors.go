@@ -5,20 +5,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/tierkv/tierkv/engines"
 )
 
-// Errors of the manifest package; compare with errors.Is.
+// Errors of the manifest package; compare with errors.Is. A manifest that
+// cannot be trusted (bad JSON, checksum, content) is corruption: an
+// *engines.CorruptionError naming the object, matching engines.ErrCorrupt.
 var (
-	// ErrCorrupt is matched by every *CorruptError: a manifest that fails its
-	// checksum, is not valid JSON, or holds invalid content.
-	ErrCorrupt = errors.New("manifest: corrupt manifest")
 	// ErrFormat: the manifest has a format version this build cannot read.
 	ErrFormat = errors.New("manifest: unsupported format version")
 	// ErrInvalid: a manifest's content breaks a rule of the schema (see
-	// Manifest.Validate). Decode reports it as corruption that also matches
-	// ErrInvalid.
+	// Manifest.Validate). Decode reports it as corruption (an
+	// *engines.CorruptionError) that also matches ErrInvalid.
 	ErrInvalid = errors.New("manifest: invalid manifest")
 	// ErrFenced: another writer committed this version or a later one; the
 	// writer that gets it must stop committing.
@@ -28,39 +25,6 @@ var (
 	// ErrNoVersions: the store holds no manifest at all.
 	ErrNoVersions = errors.New("manifest: no versions in the store")
 )
-
-// CorruptError reports a manifest that cannot be trusted. It names the object
-// (its key, or "manifest" when Decode was given bare bytes) and, when known,
-// the byte offset of the problem. errors.Is(err, ErrCorrupt) and
-// errors.Is(err, engines.ErrCorrupt) are both true for it.
-type CorruptError struct {
-	Object string // object key, or "manifest"
-	Offset int64  // byte offset of the problem; -1 when it concerns the whole object
-	Reason string // what failed, one line
-	Err    error  // underlying cause, for errors.Is/As (already part of Reason)
-}
-
-func (e *CorruptError) Error() string {
-	var b strings.Builder
-	b.WriteString("manifest: corrupt ")
-	b.WriteString(e.Object)
-	if e.Offset >= 0 {
-		b.WriteString(" at offset ")
-		b.WriteString(strconv.FormatInt(e.Offset, 10))
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Reason)
-	return b.String()
-}
-
-// Is makes errors.Is(err, ErrCorrupt) and errors.Is(err, engines.ErrCorrupt)
-// true.
-func (e *CorruptError) Is(target error) bool {
-	return target == ErrCorrupt || target == engines.ErrCorrupt
-}
-
-// Unwrap returns the underlying cause.
-func (e *CorruptError) Unwrap() error { return e.Err }
 
 // VersionNotFoundError reports a version that does not exist, with the
 // versions around it so that the message can suggest one. It matches

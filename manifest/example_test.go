@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/manifest"
 	"github.com/tierkv/tierkv/objstore"
 )
@@ -22,7 +23,7 @@ func ExampleCommit() {
 		WriterID: "worker-a",
 		Created:  time.Date(2025, 11, 27, 12, 0, 0, 0, time.UTC),
 		Engine:   "lsm",
-		Runs:     []manifest.Run{{Name: "0000000000000001-a1b2c3d4.sst", Size: 4096, CRC32C: 0xdeadbeef}},
+		Runs:     []engines.RunInfo{{Name: "0000000000000001-a1b2c3d4.sst", Size: 4096, CRC32C: 0xdeadbeef}},
 		Metadata: map[string]string{"offset": "1234"},
 		Stats:    manifest.Stats{NewRuns: 1, NewBytes: 4096},
 	}

@@ -15,7 +15,9 @@ import (
 	"github.com/tierkv/tierkv/engines"
 )
 
-// FormatVersion is the manifest format this package writes and reads.
+// FormatVersion is the manifest format this package writes, and the newest
+// it reads: Decode reads formats 1 to FormatVersion and refuses a newer one
+// with ErrFormat. See the package documentation for when it changes.
 const FormatVersion = 1
 
 // MaxSize is the largest manifest, in bytes, that Decode and Load accept
@@ -24,16 +26,6 @@ const MaxSize = 64 << 20
 
 // MaxRunNameLen is the longest run name a manifest may hold.
 const MaxRunNameLen = 255
-
-// Run is one run file of a snapshot.
-type Run struct {
-	// Name is the run's file name, also its object name under runs/.
-	Name string `json:"name"`
-	// Size is the file size in bytes.
-	Size int64 `json:"size"`
-	// CRC32C is the CRC-32C (Castagnoli) of the whole file.
-	CRC32C uint32 `json:"crc32c"`
-}
 
 // Stats summarises a snapshot.
 type Stats struct {
@@ -73,14 +65,16 @@ type Manifest struct {
 	Params map[string]string `json:"params"`
 	// EngineState is the engine's private state blob (Checkpoint.State).
 	EngineState []byte `json:"engine_state"`
-	// Runs lists the run files of the state, in the engine's order.
-	Runs []Run `json:"runs"`
+	// Runs lists the run files of the state, in the engine's order
+	// (Checkpoint.Runs). A run's name is also its object name under runs/.
+	Runs []engines.RunInfo `json:"runs"`
 	// Metadata is user metadata committed atomically with the state.
 	Metadata map[string]string `json:"metadata"`
 	// Stats summarises the snapshot.
 	Stats Stats `json:"stats"`
-	// Checksum is the CRC-32C (8 lowercase hex digits) of the canonical
-	// encoding with Checksum == "". Encode fills it in.
+	// Checksum is the CRC-32C (8 lowercase hex digits) of the encoded bytes
+	// with this member's value left empty. Encode fills it in; Decode checks
+	// it against the bytes as written.
 	Checksum string `json:"checksum"`
 }
 
@@ -239,7 +233,8 @@ func (m *Manifest) fillTotals() {
 
 // Encode fills in m's FormatVersion (when zero), Stats.TotalRuns,
 // Stats.TotalBytes and Checksum, validates m and returns its canonical
-// encoding (indented JSON, see the package documentation).
+// encoding (indented JSON, see the package documentation) with the checksum
+// of those very bytes.
 func Encode(m *Manifest) ([]byte, error) {
 	if m.FormatVersion == 0 {
 		m.FormatVersion = FormatVersion
@@ -253,11 +248,15 @@ func Encode(m *Manifest) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	m.Checksum = formatCRC(crc32.Checksum(body, engines.CastagnoliTable))
-	out, err := canonical(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode manifest: %w", err)
+	// body holds "checksum": ""; the checksum covers exactly these bytes and
+	// goes between the two quotes.
+	at, end, err := checksumSpan(body)
+	if err != nil || at != end {
+		return nil, fmt.Errorf("encode manifest: no empty checksum member in the encoding (%v)", err)
 	}
+	m.Checksum = formatCRC(crc32.Checksum(body, engines.CastagnoliTable))
+	out := make([]byte, 0, len(body)+len(m.Checksum))
+	out = append(append(append(out, body[:at]...), m.Checksum...), body[at:]...)
 	return out, nil
 }
 
@@ -268,6 +267,44 @@ func canonical(m *Manifest) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// checksumSpan locates the checksum member of b, which must be one
+// syntactically valid JSON object: b[start:end] is the text between the
+// quotes of its value. It refuses an object that is not one, a missing or
+// repeated checksum member, and a value that is not a string.
+func checksumSpan(b []byte) (start, end int, err error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, 0, errors.New("not a JSON object")
+	}
+	start, end = -1, -1
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return 0, 0, err
+		}
+		key, _ := t.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return 0, 0, err
+		}
+		if key != "checksum" {
+			continue
+		}
+		if start >= 0 {
+			return 0, 0, errors.New("two checksum members")
+		}
+		vend := int(dec.InputOffset())
+		if len(raw) < 2 || raw[0] != '"' || vend < len(raw) || !bytes.Equal(b[vend-len(raw):vend], raw) {
+			return 0, 0, fmt.Errorf("checksum %s is not a string", raw)
+		}
+		start, end = vend-len(raw)+1, vend-1
+	}
+	if start < 0 {
+		return 0, 0, errors.New("no checksum member")
+	}
+	return start, end, nil
 }
 
 func formatCRC(c uint32) string {
@@ -294,8 +331,9 @@ func parseCRC(s string) (uint32, bool) {
 }
 
 // Decode parses and checks a manifest; see the package documentation for
-// every check. Corruption errors match ErrCorrupt (and engines.ErrCorrupt); an
-// unknown format version matches ErrFormat.
+// every check. Corruption errors are *engines.CorruptionError values naming
+// the object (matching engines.ErrCorrupt); a format this build does not
+// read matches ErrFormat.
 func Decode(b []byte) (*Manifest, error) {
 	return decode("manifest", b)
 }
@@ -303,14 +341,14 @@ func Decode(b []byte) (*Manifest, error) {
 // decode is Decode with the object's name for the errors.
 func decode(object string, b []byte) (*Manifest, error) {
 	corrupt := func(off int64, err error, format string, args ...any) error {
-		return &CorruptError{Object: object, Offset: off, Reason: fmt.Sprintf(format, args...), Err: err}
+		return &engines.CorruptionError{File: object, Offset: off, Reason: fmt.Sprintf(format, args...), Err: err}
 	}
 	if len(b) > MaxSize {
-		return nil, corrupt(-1, nil, "%d bytes, more than the limit of %d", len(b), MaxSize)
+		return nil, corrupt(engines.UnknownOffset, nil, "%d bytes, more than the limit of %d", len(b), MaxSize)
 	}
 
-	// The format version first, so that a newer format is reported as such and
-	// not as unknown members. json.Unmarshal checks the syntax of the whole
+	// The format version first, so that a newer format is reported as such
+	// whatever else it changed. json.Unmarshal checks the syntax of the whole
 	// input, trailing data included.
 	var head struct {
 		FormatVersion *json.Number `json:"format_version"`
@@ -319,56 +357,61 @@ func decode(object string, b []byte) (*Manifest, error) {
 		return nil, jsonCorrupt(object, err)
 	}
 	if head.FormatVersion == nil {
-		return nil, corrupt(-1, nil, "no format_version member: not a tierkv manifest")
+		return nil, corrupt(engines.UnknownOffset, nil, "no format_version member: not a tierkv manifest")
 	}
 	fv, err := strconv.ParseInt(head.FormatVersion.String(), 10, 64)
 	if err != nil {
-		return nil, corrupt(-1, err, "format_version %s is not an integer", head.FormatVersion)
+		return nil, corrupt(engines.UnknownOffset, err, "format_version %s is not an integer", head.FormatVersion)
 	}
-	if fv != FormatVersion {
-		return nil, fmt.Errorf("%w %d in %s: this build reads format %d; upgrade tierkv", ErrFormat, fv, object, FormatVersion)
+	switch {
+	case fv > FormatVersion:
+		return nil, fmt.Errorf("%w %d in %s: written by a newer tierkv; this build reads formats 1 to %d: upgrade tierkv", ErrFormat, fv, object, FormatVersion)
+	case fv < 1:
+		return nil, fmt.Errorf("%w %d in %s: formats start at 1", ErrFormat, fv, object)
 	}
 
+	// The checksum covers the bytes as written, members this build does not
+	// know included.
+	at, end, err := checksumSpan(b)
+	if err != nil {
+		return nil, corrupt(engines.UnknownOffset, err, "cannot locate the checksum")
+	}
+	stored := string(b[at:end])
+	want, ok := parseCRC(stored)
+	if !ok {
+		return nil, corrupt(int64(at), nil, "checksum %q is not 8 lowercase hex digits", stored)
+	}
+	got := crc32.Update(crc32.Checksum(b[:at], engines.CastagnoliTable), engines.CastagnoliTable, b[end:])
+	if got != want {
+		return nil, corrupt(engines.UnknownOffset, nil, "checksum mismatch: stored %s, computed %s", stored, formatCRC(got))
+	}
+
+	// Members this build does not know are optional by the format's rules
+	// and ignored.
 	m := new(Manifest)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(m); err != nil {
+	if err := json.Unmarshal(b, m); err != nil {
 		return nil, jsonCorrupt(object, err)
 	}
-
-	want, ok := parseCRC(m.Checksum)
-	if !ok {
-		return nil, corrupt(-1, nil, "checksum %q is not 8 lowercase hex digits", m.Checksum)
-	}
-	stored := m.Checksum
-	m.Checksum = ""
-	body, err := canonical(m)
 	m.Checksum = stored
-	if err != nil {
-		return nil, corrupt(-1, err, "cannot re-encode: %v", err)
-	}
-	if got := crc32.Checksum(body, engines.CastagnoliTable); got != want {
-		return nil, corrupt(-1, nil, "checksum mismatch: stored %s, computed %s", stored, formatCRC(got))
-	}
-
 	if msg := m.problem(); msg != "" {
-		return nil, corrupt(-1, ErrInvalid, "%s", msg)
+		return nil, corrupt(engines.UnknownOffset, ErrInvalid, "%s", msg)
 	}
 	return m, nil
 }
 
-// jsonCorrupt turns an encoding/json error into a *CorruptError with the
-// offset when the error has one.
+// jsonCorrupt turns an encoding/json error into an *engines.CorruptionError
+// with the offset when the error has one.
 func jsonCorrupt(object string, err error) error {
+	e := &engines.CorruptionError{File: object, Offset: engines.UnknownOffset, Reason: "invalid JSON", Err: err}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return &CorruptError{Object: object, Offset: syn.Offset, Reason: "invalid JSON: " + syn.Error(), Err: err}
+		e.Offset = syn.Offset
 	case errors.As(err, &typ):
-		return &CorruptError{Object: object, Offset: typ.Offset, Reason: "invalid JSON: " + typ.Error(), Err: err}
+		e.Offset = typ.Offset
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return &CorruptError{Object: object, Offset: -1, Reason: "invalid JSON: truncated", Err: err}
+		e.Reason = "invalid JSON: truncated"
 	}
-	return &CorruptError{Object: object, Offset: -1, Reason: "invalid JSON: " + err.Error(), Err: err}
+	return e
 }

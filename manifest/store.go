@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"time"
 
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/objstore"
 )
 
@@ -19,9 +19,19 @@ import (
 // under manifests/ that ParseKey refuses (temporary or foreign objects) are
 // skipped.
 func ListVersions(ctx context.Context, s objstore.Store) ([]uint64, error) {
-	objs, err := s.List(ctx, ManifestPrefix)
+	vs, err := listVersions(ctx, s)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: list versions: %w", err)
+	}
+	return vs, nil
+}
+
+// listVersions is ListVersions with the store's error unwrapped, for callers
+// that say what they were doing themselves.
+func listVersions(ctx context.Context, s objstore.Store) ([]uint64, error) {
+	objs, err := s.List(ctx, ManifestPrefix)
+	if err != nil {
+		return nil, err
 	}
 	vs := make([]uint64, 0, len(objs))
 	for _, o := range objs {
@@ -65,8 +75,7 @@ func load(ctx context.Context, s objstore.Store, v uint64) (*Manifest, error) {
 		return nil, err
 	}
 	if m.Version != v {
-		return nil, &CorruptError{Object: key, Offset: -1,
-			Reason: fmt.Sprintf("object of version %d records version %d", v, m.Version)}
+		return nil, engines.Corruptf(key, engines.UnknownOffset, "object of version %d records version %d", v, m.Version)
 	}
 	return m, nil
 }
@@ -74,26 +83,32 @@ func load(ctx context.Context, s objstore.Store, v uint64) (*Manifest, error) {
 // notFound builds the *VersionNotFoundError for v from a listing. If the
 // listing itself fails, the error still matches ErrVersionNotFound.
 func notFound(ctx context.Context, s objstore.Store, v uint64) error {
-	e := &VersionNotFoundError{Version: v}
-	vs, err := ListVersions(ctx, s)
+	vs, err := listVersions(ctx, s)
 	if err != nil {
-		return fmt.Errorf("manifest: version %d does not exist (%w); %w", v, ErrVersionNotFound, err)
+		return fmt.Errorf("manifest: version %d does not exist (%w); list versions: %w", v, ErrVersionNotFound, err)
 	}
-	if len(vs) == 0 {
+	return VersionNotFound(v, vs)
+}
+
+// VersionNotFound builds the error for version v, missing from versions
+// (ascending, as ListVersions returns them): the nearest versions below and
+// above v, and the latest. v itself in versions (created since the failed
+// read) is skipped.
+func VersionNotFound(v uint64, versions []uint64) *VersionNotFoundError {
+	e := &VersionNotFoundError{Version: v}
+	if len(versions) == 0 {
 		return e
 	}
-	e.Latest = vs[len(vs)-1]
-	i := sort.Search(len(vs), func(i int) bool { return vs[i] >= v })
+	e.Latest = versions[len(versions)-1]
+	i, found := slices.BinarySearch(versions, v)
 	if i > 0 {
-		e.Below = vs[i-1]
+		e.Below = versions[i-1]
 	}
-	if i < len(vs) {
-		if vs[i] == v { // created since the failed Get: say so via Below/Above anyway
-			i++
-		}
-		if i < len(vs) {
-			e.Above = vs[i]
-		}
+	if found {
+		i++
+	}
+	if i < len(versions) {
+		e.Above = versions[i]
 	}
 	return e
 }
@@ -123,13 +138,16 @@ func Latest(ctx context.Context, s objstore.Store) (*Manifest, error) {
 	}
 }
 
-// NewCommitID returns a random commit id: 16 random bytes in lowercase hex.
-func NewCommitID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("manifest: crypto/rand failed: %v", err))
-	}
-	return hex.EncodeToString(b[:])
+// commitIDBytes is the number of random bytes in a commit id.
+const commitIDBytes = 8
+
+// NewID returns n random bytes (crypto/rand) as 2n lowercase hex digits: the
+// one generator of tierkv's random identities (commit ids, store ids, writer
+// nonces).
+func NewID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails; it crashes the program if the OS has no randomness
+	return hex.EncodeToString(b)
 }
 
 // withdrawIfOvertaken closes the one window the listing before the create
@@ -142,9 +160,9 @@ func NewCommitID() string {
 // error is returned with m in place; a retry of Commit with the same m finds
 // it, recognises it as ours and confirms again.
 func withdrawIfOvertaken(ctx context.Context, s objstore.Store, m *Manifest) error {
-	vs, err := ListVersions(ctx, s)
+	vs, err := listVersions(ctx, s)
 	if err != nil {
-		return fmt.Errorf("manifest: commit version %d: confirm: %w", m.Version, err)
+		return fmt.Errorf("manifest: commit version %d: confirm: list versions: %w", m.Version, err)
 	}
 	n := len(vs)
 	if n == 0 || vs[n-1] <= m.Version {
@@ -166,7 +184,7 @@ func withdrawIfOvertaken(ctx context.Context, s objstore.Store, m *Manifest) err
 // otherwise an error after which the outcome is unknown and a retry is safe.
 func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 	if m.CommitID == "" {
-		m.CommitID = NewCommitID()
+		m.CommitID = NewID(commitIDBytes)
 	}
 	if m.Created.IsZero() {
 		m.Created = time.Now().UTC()
@@ -177,9 +195,9 @@ func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 	}
 	key := Key(m.Version)
 
-	vs, err := ListVersions(ctx, s)
+	vs, err := listVersions(ctx, s)
 	if err != nil {
-		return fmt.Errorf("manifest: commit version %d: %w", m.Version, err)
+		return fmt.Errorf("manifest: commit version %d: list versions: %w", m.Version, err)
 	}
 	if n := len(vs); n > 0 && vs[n-1] > m.Version {
 		return fmt.Errorf("%w: commit version %d: version %d already exists", ErrFenced, m.Version, vs[n-1])
@@ -202,8 +220,11 @@ func Commit(ctx context.Context, s objstore.Store, m *Manifest) error {
 	case lerr == nil:
 		return fmt.Errorf("%w: commit version %d: it was created by writer %q at %s (commit %s)",
 			ErrFenced, m.Version, existing.WriterID, existing.Created.Format(time.RFC3339), existing.CommitID)
-	case errors.Is(lerr, ErrCorrupt) || errors.Is(lerr, ErrFormat):
+	case errors.Is(lerr, engines.ErrCorrupt) || errors.Is(lerr, ErrFormat):
 		return fmt.Errorf("%w: commit version %d: it exists and is not ours: %w", ErrFenced, m.Version, lerr)
+	case errors.Is(lerr, objstore.ErrNotExist):
+		// Deleted between the create and the read: a retry starts over.
+		return fmt.Errorf("manifest: commit version %d: %s existed at the create, not at the read back: %w", m.Version, key, objstore.ErrVanished)
 	default:
 		// Cannot tell whose it is yet; the caller may retry.
 		return fmt.Errorf("manifest: commit version %d: read back existing manifest: %w", m.Version, lerr)

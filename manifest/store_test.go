@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/objstore"
 )
 
@@ -115,6 +117,30 @@ func TestLoadMissingNamesNearest(t *testing.T) {
 	}
 }
 
+func TestVersionNotFound(t *testing.T) {
+	vs := []uint64{1, 5, 8, 12}
+	for _, c := range []struct {
+		v, below, above, latest uint64
+	}{
+		{7, 5, 8, 12}, {20, 12, 0, 12}, {0, 0, 1, 12}, {1, 0, 5, 12}, {8, 5, 12, 12}, {12, 8, 0, 12},
+	} {
+		e := VersionNotFound(c.v, vs)
+		if e.Version != c.v || e.Below != c.below || e.Above != c.above || e.Latest != c.latest {
+			t.Errorf("VersionNotFound(%d) = %+v, want below %d above %d latest %d", c.v, e, c.below, c.above, c.latest)
+		}
+	}
+	if e := VersionNotFound(3, nil); !errors.Is(e, ErrNoVersions) || e.Latest != 0 {
+		t.Errorf("VersionNotFound over no versions = %+v", e)
+	}
+}
+
+func TestNewID(t *testing.T) {
+	a, b := NewID(8), NewID(8)
+	if len(a) != 16 || a == b || strings.Trim(a, "0123456789abcdef") != "" {
+		t.Fatalf("NewID(8) = %q, %q: want two distinct 16-digit lowercase hex strings", a, b)
+	}
+}
+
 func TestLoadRefusesMisplacedAndCorrupt(t *testing.T) {
 	ctx := context.Background()
 	s := objstore.NewMem()
@@ -126,7 +152,7 @@ func TestLoadRefusesMisplacedAndCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(ctx, s, 4)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "records version 3") ||
+	if !errors.Is(err, engines.ErrCorrupt) || !strings.Contains(err.Error(), "records version 3") ||
 		!strings.Contains(err.Error(), Key(4)) {
 		t.Fatalf("misplaced manifest: %v", err)
 	}
@@ -136,12 +162,12 @@ func TestLoadRefusesMisplacedAndCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(ctx, s, 5)
-	var ce *CorruptError
-	if !errors.As(err, &ce) || ce.Object != Key(5) || !strings.Contains(err.Error(), "checksum mismatch") {
+	var ce *engines.CorruptionError
+	if !errors.As(err, &ce) || ce.File != Key(5) || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Fatalf("corrupt manifest: %v", err)
 	}
 	// Latest never falls back to an older version silently.
-	if _, err := Latest(ctx, s); !errors.Is(err, ErrCorrupt) {
+	if _, err := Latest(ctx, s); !errors.Is(err, engines.ErrCorrupt) {
 		t.Fatalf("Latest over a corrupt latest: %v", err)
 	}
 }
@@ -162,7 +188,7 @@ func TestLatest(t *testing.T) {
 func TestCommitFillsAndCreatesOnce(t *testing.T) {
 	ctx := context.Background()
 	s := objstore.NewMem()
-	m := &Manifest{Version: 1, Engine: "lsm", Runs: []Run{{Name: "r1", Size: 10, CRC32C: 1}}}
+	m := &Manifest{Version: 1, Engine: "lsm", Runs: []engines.RunInfo{{Name: "r1", Size: 10, CRC32C: 1}}}
 	if err := Commit(ctx, s, m); err != nil {
 		t.Fatal(err)
 	}
@@ -234,6 +260,27 @@ func TestCommitAmbiguousRetry(t *testing.T) {
 	commitN(t, s.Store, 3)
 	if err := Commit(ctx, s, m3); !errors.Is(err, ErrFenced) {
 		t.Fatalf("retry after another writer won: %v", err)
+	}
+}
+
+func TestCommitVanishedIsRetried(t *testing.T) {
+	ctx := context.Background()
+	// The create loses (the key exists), and the manifest is gone by the
+	// read back: deleted in between. The commit is worth retrying.
+	s := &lossyStore{Store: objstore.NewMem(), fail: 1, failWith: objstore.ErrPrecondition}
+	m := &Manifest{Version: 1, Engine: "lsm"}
+	err := Commit(ctx, s, m)
+	if !errors.Is(err, objstore.ErrVanished) || !objstore.Retryable(err) || errors.Is(err, ErrFenced) {
+		t.Fatalf("Commit = %v, want a retryable ErrVanished", err)
+	}
+	s.fail = 1
+	if err := objstore.Retry(ctx, objstore.Backoff{Base: time.Microsecond, Max: time.Microsecond}, func(ctx context.Context) error {
+		return Commit(ctx, s, m)
+	}); err != nil {
+		t.Fatalf("Retry(Commit) = %v", err)
+	}
+	if got, err := Load(ctx, s, 1); err != nil || got.CommitID != m.CommitID {
+		t.Fatalf("Load after the retried commit = %+v, %v", got, err)
 	}
 }
 

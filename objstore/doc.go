@@ -1,7 +1,9 @@
 // Package objstore is tierkv's narrow object-store interface (Store) and its
 // backends: a local directory, Amazon S3 through aws-sdk-go-v2, any S3 API
-// through minio-go/v7, and an in-process map. The uploader, the block cache
-// and the manifest commit protocol sit on top of it.
+// through minio-go/v7, and an in-process map, with the one retry policy of
+// remote requests ([Retryable], [Retry]). The uploader, the manifest commit
+// protocol and the tiered store sit on top of it; the block cache does not
+// (it caches local engine files).
 //
 // # URLs
 //
@@ -59,14 +61,29 @@
 //	ErrPrecondition   a create-if-absent lost: S3 412 PreconditionFailed,
 //	                  link(2) EEXIST.
 //	*StatusError      any other HTTP error response, with its status code;
-//	                  Temporary() is true for 5xx, 429, 408 and 409 (S3's
+//	                  Retryable is true for 5xx, 429, 408 and 409 (S3's
 //	                  ConditionalRequestConflict: a concurrent conditional
 //	                  write; retry it).
 //	ErrInvalidKey, ErrInvalidMetadata, ErrInvalidArgument, ErrInvalidURL
 //	                  bad arguments; permanent.
+//	ErrVanished       not returned by a Store: operations built on one (the
+//	                  uploader, manifest.Commit) wrap it when an object a
+//	                  lost create-if-absent found is gone at the next read;
+//	                  retryable.
 //
-// IsTemporary classifies any returned error for a retry loop. A range that
-// starts at or past the end of an object reads as empty (S3 416 included).
+// A range that starts at or past the end of an object reads as empty (S3 416
+// included).
+//
+// # Retries
+//
+// [Retryable] is the one rule for "is this error worth retrying", applied to
+// whatever a Store (or an operation built on one) returned: HTTP 5xx, 429,
+// 408 and 409, timeouts, connection failures, bodies cut short and
+// [ErrVanished] are; the sentinels above, cancellation and anything unknown
+// are not. [Retry] runs a function under that rule with exponential backoff
+// and full jitter ([Backoff]), honouring its context. Beyond the SDKs' own
+// few quick retries of a single request, the uploader, the manifest commit
+// and the tiered store's reads call Retry.
 //
 // # Create-if-absent
 //

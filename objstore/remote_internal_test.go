@@ -38,8 +38,8 @@ func TestUnreachableEndpoint(t *testing.T) {
 		if !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), secret) {
 			t.Errorf("%s: error %q must name the endpoint and not the secret", u, err)
 		}
-		if !IsTemporary(err) {
-			t.Errorf("%s: connection refused should be temporary: %v", u, err)
+		if !Retryable(err) {
+			t.Errorf("%s: connection refused should be retryable: %v", u, err)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

@@ -203,34 +203,3 @@ func TestWithPrefix(t *testing.T) {
 		t.Fatalf("bad prefix accepted: %v", err)
 	}
 }
-
-func TestStatusErrorClassification(t *testing.T) {
-	cases := []struct {
-		err  error
-		temp bool
-	}{
-		{&objstore.StatusError{Op: "put", Key: "k", Code: 503, Err: errors.New("slow down")}, true},
-		{fmt.Errorf("wrapped: %w", &objstore.StatusError{Op: "put", Key: "k", Code: 429}), true},
-		{&objstore.StatusError{Op: "put", Key: "k", Code: 409}, true},
-		{&objstore.StatusError{Op: "put", Key: "k", Code: 500}, true},
-		{&objstore.StatusError{Op: "put", Key: "k", Code: 403}, false},
-		{&objstore.StatusError{Op: "put", Key: "k", Code: 400}, false},
-		{fmt.Errorf("x: %w", objstore.ErrPrecondition), false},
-		{fmt.Errorf("x: %w", objstore.ErrNotExist), false},
-		{context.Canceled, false},
-		{context.DeadlineExceeded, true},
-		{io.ErrUnexpectedEOF, true},
-		{os.ErrDeadlineExceeded, true},
-		{errors.New("mystery"), false},
-		{nil, false},
-	}
-	for _, tc := range cases {
-		if got := objstore.IsTemporary(tc.err); got != tc.temp {
-			t.Errorf("IsTemporary(%v) = %v, want %v", tc.err, got, tc.temp)
-		}
-	}
-	se := &objstore.StatusError{Op: "get", Key: "runs/x", Code: 503, Err: errors.New("boom")}
-	if got := se.Error(); !strings.Contains(got, "503") || !strings.Contains(got, "runs/x") || !strings.HasPrefix(got, "objstore: ") {
-		t.Errorf("StatusError.Error() = %q", got)
-	}
-}

@@ -2,9 +2,11 @@ package objstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -69,7 +71,20 @@ func urlError(rawURL, format string, args ...any) error {
 	return fmt.Errorf("%w %q: %s (%s)", ErrInvalidURL, Redact(rawURL), fmt.Sprintf(format, args...), acceptedForms)
 }
 
-// parseURL checks rawURL without touching the network or the file system.
+// schemes lists the URL schemes Open accepts: the query parameters each
+// takes, and the function that checks the rest of the URL.
+var schemes = map[string]struct {
+	params []string
+	parse  func(u *url.URL, q url.Values) (remoteURL, error)
+}{
+	"file":  {nil, parseFileURL},
+	"mem":   {nil, parseMemURL},
+	"s3":    {[]string{"region", "endpoint", "path_style"}, parseS3URL},
+	"minio": {[]string{"secure", "region"}, parseMinioURL},
+}
+
+// parseURL checks rawURL without touching the network or the file system:
+// the parts every scheme shares here, the rest in the scheme's function.
 func parseURL(rawURL string) (remoteURL, error) {
 	if rawURL == "" {
 		return remoteURL{}, urlError(rawURL, "empty URL")
@@ -91,87 +106,100 @@ func parseURL(rawURL string) (remoteURL, error) {
 	if err != nil {
 		return remoteURL{}, urlError(rawURL, "cannot parse the query")
 	}
-	out := remoteURL{scheme: strings.ToLower(u.Scheme)}
-	allowed := map[string]bool{}
-	switch out.scheme {
-	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return remoteURL{}, urlError(rawURL, "host %q given: a file URL needs an absolute path after three slashes", u.Host)
-		}
-		if u.Path == "" || !strings.HasPrefix(u.Path, "/") || !filepath.IsAbs(filepath.FromSlash(u.Path)) {
-			return remoteURL{}, urlError(rawURL, "an absolute path is required")
-		}
-		out.root = filepath.Clean(filepath.FromSlash(u.Path))
-	case "mem":
-		if u.Host == "" {
-			return remoteURL{}, urlError(rawURL, "a store name is required after mem://")
-		}
-		out.name = u.Host
-		if out.prefix, err = urlPrefix(u.Path); err != nil {
-			return remoteURL{}, urlError(rawURL, "%v", err)
-		}
-	case "s3":
-		allowed = map[string]bool{"region": true, "endpoint": true, "path_style": true}
-		out.bucket = u.Host
-		if err := checkBucket(out.bucket); err != nil {
-			return remoteURL{}, urlError(rawURL, "%v", err)
-		}
-		if out.prefix, err = urlPrefix(u.Path); err != nil {
-			return remoteURL{}, urlError(rawURL, "%v", err)
-		}
-		out.region = q.Get("region")
-		if ep := q.Get("endpoint"); ep != "" {
-			e, err := url.Parse(ep)
-			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return remoteURL{}, urlError(rawURL, "endpoint must be an http:// or https:// URL with a host")
-			}
-			if e.User != nil {
-				return remoteURL{}, urlError(rawURL, "credentials do not go in the endpoint URL")
-			}
-			out.endpoint = ep
-		}
-		if v := q.Get("path_style"); v != "" {
-			if out.pathStyle, err = strconv.ParseBool(v); err != nil {
-				return remoteURL{}, urlError(rawURL, "path_style must be true or false, not %q", v)
-			}
-		}
-	case "minio":
-		allowed = map[string]bool{"secure": true, "region": true}
-		if u.Host == "" || u.Hostname() == "" {
-			return remoteURL{}, urlError(rawURL, "a host[:port] is required after minio://")
-		}
-		if p := u.Port(); p != "" {
-			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-				return remoteURL{}, urlError(rawURL, "bad port %q", p)
-			}
-		}
-		out.host = u.Host
-		bucket, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-		out.bucket = bucket
-		if err := checkBucket(bucket); err != nil {
-			return remoteURL{}, urlError(rawURL, "%v", err)
-		}
-		if out.prefix, err = urlPrefix(rest); err != nil {
-			return remoteURL{}, urlError(rawURL, "%v", err)
-		}
-		out.secure = true
-		if v := q.Get("secure"); v != "" {
-			if out.secure, err = strconv.ParseBool(v); err != nil {
-				return remoteURL{}, urlError(rawURL, "secure must be true or false, not %q", v)
-			}
-		}
-		out.region = q.Get("region")
-	case "":
+	scheme := strings.ToLower(u.Scheme)
+	sc, ok := schemes[scheme]
+	switch {
+	case scheme == "":
 		return remoteURL{}, urlError(rawURL, "missing scheme")
-	default:
+	case !ok:
 		return remoteURL{}, urlError(rawURL, "unknown scheme %q", u.Scheme)
 	}
+	out, err := sc.parse(u, q)
+	if err != nil {
+		return remoteURL{}, urlError(rawURL, "%v", err)
+	}
+	out.scheme = scheme
 	for k, v := range q {
-		if !allowed[k] {
+		if !slices.Contains(sc.params, k) {
 			return remoteURL{}, urlError(rawURL, "unknown query parameter %q", k)
 		}
 		if len(v) > 1 {
 			return remoteURL{}, urlError(rawURL, "query parameter %q given %d times", k, len(v))
+		}
+	}
+	return out, nil
+}
+
+// parseFileURL checks file:///abs/path.
+func parseFileURL(u *url.URL, _ url.Values) (remoteURL, error) {
+	if u.Host != "" && u.Host != "localhost" {
+		return remoteURL{}, fmt.Errorf("host %q given: a file URL needs an absolute path after three slashes", u.Host)
+	}
+	if u.Path == "" || !strings.HasPrefix(u.Path, "/") || !filepath.IsAbs(filepath.FromSlash(u.Path)) {
+		return remoteURL{}, errors.New("an absolute path is required")
+	}
+	return remoteURL{root: filepath.Clean(filepath.FromSlash(u.Path))}, nil
+}
+
+// parseMemURL checks mem://name/prefix.
+func parseMemURL(u *url.URL, _ url.Values) (remoteURL, error) {
+	if u.Host == "" {
+		return remoteURL{}, errors.New("a store name is required after mem://")
+	}
+	prefix, err := urlPrefix(u.Path)
+	return remoteURL{name: u.Host, prefix: prefix}, err
+}
+
+// parseS3URL checks s3://bucket/prefix?region=R&endpoint=URL&path_style=B.
+func parseS3URL(u *url.URL, q url.Values) (remoteURL, error) {
+	out := remoteURL{bucket: u.Host, region: q.Get("region")}
+	if err := checkBucket(out.bucket); err != nil {
+		return remoteURL{}, err
+	}
+	var err error
+	if out.prefix, err = urlPrefix(u.Path); err != nil {
+		return remoteURL{}, err
+	}
+	if ep := q.Get("endpoint"); ep != "" {
+		e, err := url.Parse(ep)
+		if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+			return remoteURL{}, errors.New("endpoint must be an http:// or https:// URL with a host")
+		}
+		if e.User != nil {
+			return remoteURL{}, errors.New("credentials do not go in the endpoint URL")
+		}
+		out.endpoint = ep
+	}
+	if v := q.Get("path_style"); v != "" {
+		if out.pathStyle, err = strconv.ParseBool(v); err != nil {
+			return remoteURL{}, fmt.Errorf("path_style must be true or false, not %q", v)
+		}
+	}
+	return out, nil
+}
+
+// parseMinioURL checks minio://host:port/bucket/prefix?secure=B&region=R.
+func parseMinioURL(u *url.URL, q url.Values) (remoteURL, error) {
+	if u.Host == "" || u.Hostname() == "" {
+		return remoteURL{}, errors.New("a host[:port] is required after minio://")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return remoteURL{}, fmt.Errorf("bad port %q", p)
+		}
+	}
+	bucket, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	out := remoteURL{host: u.Host, bucket: bucket, region: q.Get("region"), secure: true}
+	if err := checkBucket(bucket); err != nil {
+		return remoteURL{}, err
+	}
+	var err error
+	if out.prefix, err = urlPrefix(rest); err != nil {
+		return remoteURL{}, err
+	}
+	if v := q.Get("secure"); v != "" {
+		if out.secure, err = strconv.ParseBool(v); err != nil {
+			return remoteURL{}, fmt.Errorf("secure must be true or false, not %q", v)
 		}
 	}
 	return out, nil

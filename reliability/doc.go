@@ -26,8 +26,8 @@
 //     downloaded again (counted with objstore.NewCounting).
 //   - Corruption (TestCorruption*): single-byte flips and truncations of
 //     every engine's local files, of remote runs and of manifests; each case
-//     is detected (an error matching engines.ErrCorrupt or manifest.ErrCorrupt
-//     naming the file or object and the offset) or provably harmless: every
+//     is detected (an error matching engines.ErrCorrupt naming the file or
+//     object and the offset) or provably harmless: every
 //     read returns the right value and the damaged file was dead (Open
 //     removed it), or its damaged bytes were never read and the reopened
 //     engine's checkpoint still records the run's original CRC-32C (so an

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/engines/all"
 	"github.com/tierkv/tierkv/engines/enginetest"
 	"github.com/tierkv/tierkv/manifest"
@@ -136,8 +137,8 @@ func manifestSize(t *testing.T, st objstore.Store, v uint64) int64 {
 }
 
 // runNames returns the run names of m as a set.
-func runNames(m *manifest.Manifest) map[string]manifest.Run {
-	out := make(map[string]manifest.Run, len(m.Runs))
+func runNames(m *manifest.Manifest) map[string]engines.RunInfo {
+	out := make(map[string]engines.RunInfo, len(m.Runs))
 	for _, r := range m.Runs {
 		out[r.Name] = r
 	}

@@ -146,7 +146,7 @@ func getDescriptor[T any](ctx context.Context, st objstore.Store, key string, de
 
 // sweepKey names a sweep record started at t; keys sort by start time.
 func sweepKey(t time.Time) string {
-	return fmt.Sprintf("%s%020d-%s", sweepPrefix, t.UnixNano(), manifest.NewCommitID()[:8])
+	return fmt.Sprintf("%s%020d-%s", sweepPrefix, t.UnixNano(), manifest.NewID(4))
 }
 
 // liveLeaseRuns returns the runs named by the leases of st that have not

@@ -142,7 +142,7 @@ func decodeDescriptor(name string, b []byte, d descriptor, format *int) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(d); err != nil {
 		var se *json.SyntaxError
-		off := int64(0)
+		off := int64(engines.UnknownOffset)
 		if errors.As(err, &se) {
 			off = se.Offset
 		}
@@ -152,17 +152,17 @@ func decodeDescriptor(name string, b []byte, d descriptor, format *int) error {
 		return engines.Corruptf(name, dec.InputOffset(), "trailing data after the %s object", filepath.Base(name))
 	}
 	if *format != storeFormatVersion {
-		return engines.Corruptf(name, 0, "format version %d, this build reads %d", *format, storeFormatVersion)
+		return engines.Corruptf(name, engines.UnknownOffset, "format version %d, this build reads %d", *format, storeFormatVersion)
 	}
 	want, err := checksumOf(d)
 	if err != nil {
-		return engines.Corruptf(name, 0, "re-encode for checksum: %v", err)
+		return engines.Corruptf(name, engines.UnknownOffset, "re-encode for checksum: %v", err)
 	}
 	if got := *d.checksum(); got != want {
-		return engines.Corruptf(name, 0, "checksum %q, content hashes to %q", got, want)
+		return engines.Corruptf(name, engines.UnknownOffset, "checksum %q, content hashes to %q", got, want)
 	}
 	if err := d.validate(); err != nil {
-		return engines.Corruptf(name, 0, "%v", err)
+		return engines.Corruptf(name, engines.UnknownOffset, "%v", err)
 	}
 	return nil
 }
@@ -327,11 +327,11 @@ func (d *localDir) checkStore() error {
 		return nil
 	}
 	if d.store == nil {
-		return engines.Corruptf(filepath.Join(d.dir, storeFileName), 0,
+		return engines.Corruptf(filepath.Join(d.dir, storeFileName), engines.UnknownOffset,
 			"missing, while %s holds %s: the local state cannot be identified; restore from the remote into another directory, nothing was changed", d.dir, strings.Join(d.gens, ", "))
 	}
 	if !slices.Contains(d.gens, d.store.Data) {
-		return engines.Corruptf(filepath.Join(d.dir, d.store.Data), 0,
+		return engines.Corruptf(filepath.Join(d.dir, d.store.Data), engines.UnknownOffset,
 			"data directory named by %s is missing: restore from the remote into another directory, nothing was changed", storeFileName)
 	}
 	return nil

@@ -6,18 +6,17 @@ import (
 	"time"
 
 	"github.com/tierkv/tierkv/objstore"
-	"github.com/tierkv/tierkv/uploader"
 )
 
 // readRetry is the backoff policy of remote reads: a few quick attempts, so
 // that a transient 503 or a reset does not fail an Open, a Restore's
 // manifest load, a GC or a Verify, while an unreachable endpoint still fails
 // within about a second.
-var readRetry = uploader.Options{MaxAttempts: 4, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
+var readRetry = objstore.Backoff{MaxAttempts: 4, Base: 50 * time.Millisecond, Max: time.Second}
 
 // retryingReads wraps the remote so that its idempotent operations (Get,
 // GetRange, Head, List, Delete) are retried on transient errors
-// (uploader.Retryable). Put passes through: the uploader and manifest.Commit
+// (objstore.Retryable). Put passes through: the uploader and manifest.Commit
 // retry it themselves, because only they can settle an ambiguous create. A
 // failure while reading a body is not retried here; downloads retry whole.
 type retryingReads struct {
@@ -41,7 +40,7 @@ func withReadRetries(st objstore.Store) objstore.Store {
 }
 
 func (r retryingReads) Get(ctx context.Context, key string) (rc io.ReadCloser, info objstore.ObjectInfo, err error) {
-	err = uploader.Retry(ctx, readRetry, func(ctx context.Context) error {
+	err = objstore.Retry(ctx, readRetry, func(ctx context.Context) error {
 		rc, info, err = r.Store.Get(ctx, key)
 		return err
 	})
@@ -49,7 +48,7 @@ func (r retryingReads) Get(ctx context.Context, key string) (rc io.ReadCloser, i
 }
 
 func (r retryingReads) GetRange(ctx context.Context, key string, offset, length int64) (rc io.ReadCloser, err error) {
-	err = uploader.Retry(ctx, readRetry, func(ctx context.Context) error {
+	err = objstore.Retry(ctx, readRetry, func(ctx context.Context) error {
 		rc, err = r.Store.GetRange(ctx, key, offset, length)
 		return err
 	})
@@ -57,7 +56,7 @@ func (r retryingReads) GetRange(ctx context.Context, key string, offset, length 
 }
 
 func (r retryingReads) Head(ctx context.Context, key string) (info objstore.ObjectInfo, err error) {
-	err = uploader.Retry(ctx, readRetry, func(ctx context.Context) error {
+	err = objstore.Retry(ctx, readRetry, func(ctx context.Context) error {
 		info, err = r.Store.Head(ctx, key)
 		return err
 	})
@@ -65,7 +64,7 @@ func (r retryingReads) Head(ctx context.Context, key string) (info objstore.Obje
 }
 
 func (r retryingReads) List(ctx context.Context, prefix string) (infos []objstore.ObjectInfo, err error) {
-	err = uploader.Retry(ctx, readRetry, func(ctx context.Context) error {
+	err = objstore.Retry(ctx, readRetry, func(ctx context.Context) error {
 		infos, err = r.Store.List(ctx, prefix)
 		return err
 	})
@@ -73,7 +72,7 @@ func (r retryingReads) List(ctx context.Context, prefix string) (infos []objstor
 }
 
 func (r retryingReads) Delete(ctx context.Context, key string) error {
-	return uploader.Retry(ctx, readRetry, func(ctx context.Context) error {
+	return objstore.Retry(ctx, readRetry, func(ctx context.Context) error {
 		return r.Store.Delete(ctx, key)
 	})
 }

@@ -19,15 +19,14 @@ import (
 	"github.com/tierkv/tierkv/engines/all"
 	"github.com/tierkv/tierkv/manifest"
 	"github.com/tierkv/tierkv/objstore"
-	"github.com/tierkv/tierkv/uploader"
 )
 
 // RestorePlan says which runs of a version a restore downloads and which it
 // reuses from the local state (same name, size and CRC-32C).
 type RestorePlan struct {
 	Version       uint64
-	Download      []manifest.Run
-	Reuse         []manifest.Run
+	Download      []engines.RunInfo
+	Reuse         []engines.RunInfo
 	DownloadBytes int64
 	ReuseBytes    int64
 }
@@ -48,8 +47,9 @@ type RestoreResult struct {
 	Metadata map[string]string
 }
 
-// retryOptions is the backoff policy of downloads: the uploader's defaults.
-var retryOptions = uploader.Options{}
+// retryOptions is the backoff policy of downloads and manifest commits:
+// objstore's defaults.
+var retryOptions = objstore.Backoff{}
 
 // loadVersion loads version v, or the latest when v is 0.
 func loadVersion(ctx context.Context, st objstore.Store, v uint64) (*manifest.Manifest, error) {
@@ -134,7 +134,7 @@ func planRestore(local *localDir, m *manifest.Manifest, params engines.Params, s
 
 // localRunMatches reports whether dir/<r.Name> is a regular file of r's size
 // and CRC-32C (known from sums, or computed once and remembered there).
-func localRunMatches(fsys engines.FS, dir string, r manifest.Run, sums *runSums) (bool, error) {
+func localRunMatches(fsys engines.FS, dir string, r engines.RunInfo, sums *runSums) (bool, error) {
 	if dir == "" {
 		return false, nil
 	}
@@ -170,11 +170,7 @@ func localRunMatches(fsys engines.FS, dir string, r manifest.Run, sums *runSums)
 
 // checkpoint returns the engine checkpoint the manifest records.
 func (j *restoreJob) checkpoint() engines.Checkpoint {
-	runs := make([]engines.RunInfo, len(j.m.Runs))
-	for i, r := range j.m.Runs {
-		runs[i] = engines.RunInfo{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C}
-	}
-	return engines.Checkpoint{Kind: j.m.Engine, Runs: runs, State: j.m.EngineState}
+	return engines.Checkpoint{Kind: j.m.Engine, Runs: slices.Clone(j.m.Runs), State: j.m.EngineState}
 }
 
 // stagedPath is the directory of the new generation.
@@ -210,7 +206,7 @@ func (j *restoreJob) stage(ctx context.Context) (err error) {
 	if err := j.fs.MkdirAll(path, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
-	var reused []manifest.Run
+	var reused []engines.RunInfo
 	download, downloadBytes := slices.Clone(j.plan.Download), j.plan.DownloadBytes
 	for _, r := range j.plan.Reuse {
 		err := linkOrCopy(j.fs, filepath.Join(j.from[r.Name], r.Name), filepath.Join(path, r.Name))
@@ -319,7 +315,7 @@ func (j *restoreJob) result(start time.Time) RestoreResult {
 
 // downloadAll downloads runs into dir with j.conc parallel downloads; the
 // first error cancels the others.
-func (j *restoreJob) downloadAll(ctx context.Context, dir string, runs []manifest.Run, total int64) error {
+func (j *restoreJob) downloadAll(ctx context.Context, dir string, runs []engines.RunInfo, total int64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -364,7 +360,7 @@ func (j *restoreJob) downloadAll(ctx context.Context, dir string, runs []manifes
 				fail(err)
 				return
 			}
-			j.sums.put(engines.RunInfo{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C})
+			j.sums.put(r)
 		}()
 	}
 	wg.Wait()
@@ -380,9 +376,9 @@ func (j *restoreJob) downloadAll(ctx context.Context, dir string, runs []manifes
 // CRC-32C while streaming, then fsync and rename. Transient errors are
 // retried with the uploader's backoff. report receives byte counts as they
 // arrive (negative to take back a failed attempt's).
-func (j *restoreJob) downloadRun(ctx context.Context, r manifest.Run, dir string, report func(int64)) error {
+func (j *restoreJob) downloadRun(ctx context.Context, r engines.RunInfo, dir string, report func(int64)) error {
 	tmp := filepath.Join(dir, r.Name+engines.TempSuffix)
-	err := uploader.Retry(ctx, retryOptions, func(ctx context.Context) error {
+	err := objstore.Retry(ctx, retryOptions, func(ctx context.Context) error {
 		return j.fetchRun(ctx, r, tmp, report)
 	})
 	if err == nil {
@@ -396,7 +392,7 @@ func (j *restoreJob) downloadRun(ctx context.Context, r manifest.Run, dir string
 }
 
 // fetchRun is one download attempt of downloadRun.
-func (j *restoreJob) fetchRun(ctx context.Context, r manifest.Run, tmp string, report func(int64)) (err error) {
+func (j *restoreJob) fetchRun(ctx context.Context, r engines.RunInfo, tmp string, report func(int64)) (err error) {
 	key := manifest.RunKey(r.Name)
 	rc, _, err := j.remote.Get(ctx, key)
 	if err != nil {
@@ -430,7 +426,7 @@ func (j *restoreJob) fetchRun(ctx context.Context, r manifest.Run, tmp string, r
 			err = &engines.CorruptionError{File: key, Offset: min(n, r.Size),
 				Reason: fmt.Sprintf("object is %s, manifest records %d bytes", sizeDesc(n, r.Size), r.Size)}
 		case h.Sum32() != r.CRC32C:
-			err = engines.Corruptf(key, 0, "content crc32c %08x, manifest records %08x", h.Sum32(), r.CRC32C)
+			err = engines.Corruptf(key, engines.UnknownOffset, "content crc32c %08x, manifest records %08x", h.Sum32(), r.CRC32C)
 		}
 	}
 	if err == nil {
@@ -592,7 +588,7 @@ func (s *Store) switchTo(ctx context.Context, local *localDir, m *manifest.Manif
 		}
 		return RestoreResult{}, err
 	}
-	s.sums.putManifestRuns(m.Runs)
+	s.sums.put(m.Runs...)
 	s.st.storeID, s.st.kind, s.st.params = m.StoreID, m.Engine, params
 	s.st.prevRuns = runSet(m.Runs)
 	s.st.rollbackOf = j.rollbackOf

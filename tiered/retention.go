@@ -100,7 +100,7 @@ func forget(ctx context.Context, st objstore.Store, p Policy, dryRun bool, log *
 	}
 	for _, pin := range p.Pins {
 		if _, found := slices.BinarySearch(vs, pin); !found {
-			return nil, fmt.Errorf("tiered: forget: pin: %w", notFound(pin, vs))
+			return nil, fmt.Errorf("tiered: forget: pin: %w", manifest.VersionNotFound(pin, vs))
 		}
 		keep[pin] = true
 	}
@@ -139,22 +139,6 @@ func forget(ctx context.Context, st objstore.Store, p Policy, dryRun bool, log *
 		log.Info("tiered: forgot versions", "count", len(forgotten), "first", forgotten[0], "last", forgotten[len(forgotten)-1])
 	}
 	return forgotten, nil
-}
-
-// notFound builds the error for a version missing from vs (ascending).
-func notFound(v uint64, vs []uint64) error {
-	e := &manifest.VersionNotFoundError{Version: v}
-	if len(vs) > 0 {
-		e.Latest = vs[len(vs)-1]
-	}
-	i, _ := slices.BinarySearch(vs, v)
-	if i > 0 {
-		e.Below = vs[i-1]
-	}
-	if i < len(vs) {
-		e.Above = vs[i]
-	}
-	return e
 }
 
 // GCResult reports a garbage collection.

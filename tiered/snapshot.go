@@ -11,7 +11,7 @@ import (
 
 	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/manifest"
-	"github.com/tierkv/tierkv/uploader"
+	"github.com/tierkv/tierkv/objstore"
 )
 
 // snapshotConfig holds the per-call options of Snapshot.
@@ -114,11 +114,11 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	defer s.unprotect()
 
 	names := make([]string, len(cp.Runs))
-	runs := make([]manifest.Run, len(cp.Runs))
+	runs := make([]engines.RunInfo, len(cp.Runs))
+	copy(runs, cp.Runs)
 	var stats manifest.Stats
 	for i, r := range cp.Runs {
 		names[i] = r.Name
-		runs[i] = manifest.Run{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C}
 		if !s.up.Present(r.Name) {
 			// Sealed before a restart, or an upload that failed: (re)queue.
 			s.up.Enqueue(r, filepath.Join(gen.path, r.Name))
@@ -139,7 +139,6 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 		Version:     next,
 		Parent:      s.st.version,
 		WriterID:    s.writerID,
-		CommitID:    newID(8),
 		Created:     time.Now().UTC(),
 		Engine:      s.st.kind,
 		Params:      s.st.params,
@@ -151,7 +150,7 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	// Transient failures are retried with the same manifest (same commit
 	// id): Commit recognises our own manifest if an attempt did land. The
 	// version is never re-chosen.
-	err = uploader.Retry(ctx, retryOptions, func(ctx context.Context) error {
+	err = objstore.Retry(ctx, retryOptions, func(ctx context.Context) error {
 		return manifest.Commit(ctx, s.remote, m)
 	})
 	if err != nil {

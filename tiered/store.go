@@ -2,8 +2,6 @@ package tiered
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,7 +173,7 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 		if len(versions) > 0 {
 			s.st.latest = versions[len(versions)-1]
 		}
-		s.guard = newGuard(s.remote, newID(8), s.writerID, o.LeaseTTL, listed)
+		s.guard = newGuard(s.remote, manifest.NewID(8), s.writerID, o.LeaseTTL, listed)
 	}
 
 	switch {
@@ -322,7 +320,7 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 					s.dir, local.StoreID, local.Version, s.remoteName, m.StoreID)
 			}
 			s.st.prevRuns = runSet(m.Runs)
-			s.sums.putManifestRuns(m.Runs)
+			s.sums.put(m.Runs...)
 		case errors.Is(err, manifest.ErrVersionNotFound):
 			s.log.Warn("tiered: the version the local state descends from is not in the remote", "version", local.Version, "remote", s.remoteName)
 		default:
@@ -348,7 +346,7 @@ func (s *Store) openFresh() error {
 	if err := s.setParams(nil); err != nil {
 		return err
 	}
-	s.st.storeID = newID(8)
+	s.st.storeID = manifest.NewID(8)
 	g := newGeneration(s.dir, genName(1))
 	eng, err := s.openEngine(g, nil, s.st.kind, s.st.params)
 	if err != nil {
@@ -547,9 +545,7 @@ func (s *Store) Close() error {
 func (s *Store) release() error {
 	var errs []error
 	if s.up != nil {
-		if err := s.up.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("tiered: close uploader: %w", err))
-		}
+		s.up.Close()
 		s.up = nil
 	}
 	s.met.unregister()
@@ -590,12 +586,6 @@ func (c *runSums) put(ris ...engines.RunInfo) {
 	}
 }
 
-func (c *runSums) putManifestRuns(runs []manifest.Run) {
-	for _, r := range runs {
-		c.put(engines.RunInfo{Name: r.Name, Size: r.Size, CRC32C: r.CRC32C})
-	}
-}
-
 func (c *runSums) del(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -603,21 +593,12 @@ func (c *runSums) del(name string) {
 }
 
 // runSet returns the names of runs.
-func runSet(runs []manifest.Run) map[string]struct{} {
+func runSet(runs []engines.RunInfo) map[string]struct{} {
 	set := make(map[string]struct{}, len(runs))
 	for _, r := range runs {
 		set[r.Name] = struct{}{}
 	}
 	return set
-}
-
-// newID returns n random bytes in hex.
-func newID(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("tiered: crypto/rand failed: %v", err))
-	}
-	return hex.EncodeToString(b)
 }
 
 // newWriterID identifies this process: host/pid/nonce.
@@ -626,5 +607,5 @@ func newWriterID() string {
 	if err != nil || host == "" {
 		host = "unknown-host"
 	}
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newID(4))
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), manifest.NewID(4))
 }

@@ -75,7 +75,7 @@ func Verify(ctx context.Context, st objstore.Store, versions []uint64, deep bool
 }
 
 // verifyRun returns what is wrong with run r in st ("" = nothing).
-func verifyRun(ctx context.Context, st objstore.Store, r manifest.Run, deep bool) (string, error) {
+func verifyRun(ctx context.Context, st objstore.Store, r engines.RunInfo, deep bool) (string, error) {
 	key := manifest.RunKey(r.Name)
 	info, err := st.Head(ctx, key)
 	if errors.Is(err, objstore.ErrNotExist) {

@@ -31,12 +31,14 @@
 //
 // # Retries
 //
-// Each upload is retried with [Retry]: up to Options.MaxAttempts attempts,
-// sleeping between attempts for a random duration in [0, min(MaxBackoff,
-// BaseBackoff·2^(attempt-1))] ("full jitter"), and only when [Retryable]
-// says the failure is transient. A failure that is not transient (a missing
-// local file, corruption, a 403, a mismatching object) fails the run at once.
-// A run that failed is not retried by itself; enqueueing it again starts over.
+// Each upload is retried with objstore.Retry: up to Options.MaxAttempts
+// attempts, sleeping between attempts for a random duration in
+// [0, min(MaxBackoff, BaseBackoff·2^(attempt-1))] ("full jitter"), and only
+// when objstore.Retryable says the failure is transient (a key that vanished
+// between the lost create and the Head is: objstore.ErrVanished). A failure
+// that is not transient (a missing local file, corruption, a 403, a
+// mismatching object) fails the run at once. A run that failed is not
+// retried by itself; enqueueing it again starts over.
 //
 // # Metrics
 //

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tierkv/tierkv/objstore"
 )
 
-// Options configure an Uploader, and the backoff policy of Retry. The zero
-// value is valid.
+// Options configure an Uploader. The zero value is valid.
 type Options struct {
 	// Concurrency is the number of upload workers. Default: 4.
 	Concurrency int
@@ -18,13 +19,15 @@ type Options struct {
 	// blocks when the queue is full. Default: 1024.
 	QueueSize int
 	// MaxAttempts is the number of attempts per upload, the first included.
-	// Default: 8.
+	// Default: objstore.DefaultMaxAttempts (8).
 	MaxAttempts int
 	// BaseBackoff is the backoff cap after the first failed attempt; it
 	// doubles with every further attempt up to MaxBackoff, and the actual
-	// sleep is uniformly random below the cap (full jitter). Default: 50ms.
+	// sleep is uniformly random below the cap (full jitter, objstore.Backoff).
+	// Default: objstore.DefaultBaseBackoff (50ms).
 	BaseBackoff time.Duration
-	// MaxBackoff bounds the backoff cap. Default: 5s.
+	// MaxBackoff bounds the backoff cap. Default: objstore.DefaultMaxBackoff
+	// (5s).
 	MaxBackoff time.Duration
 	// Logger receives retries (debug) and permanent failures (error).
 	// Default: discard.
@@ -38,9 +41,6 @@ type Options struct {
 const (
 	DefaultConcurrency = 4
 	DefaultQueueSize   = 1024
-	DefaultMaxAttempts = 8
-	DefaultBaseBackoff = 50 * time.Millisecond
-	DefaultMaxBackoff  = 5 * time.Second
 )
 
 // EnsureDefaults fills in the zero fields of o and returns it.
@@ -51,19 +51,17 @@ func (o Options) EnsureDefaults() Options {
 	if o.QueueSize == 0 {
 		o.QueueSize = DefaultQueueSize
 	}
-	if o.MaxAttempts == 0 {
-		o.MaxAttempts = DefaultMaxAttempts
-	}
-	if o.BaseBackoff == 0 {
-		o.BaseBackoff = DefaultBaseBackoff
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
+	b := o.backoff().EnsureDefaults()
+	o.MaxAttempts, o.BaseBackoff, o.MaxBackoff = b.MaxAttempts, b.Base, b.Max
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// backoff returns the retry policy of o.
+func (o Options) backoff() objstore.Backoff {
+	return objstore.Backoff{MaxAttempts: o.MaxAttempts, Base: o.BaseBackoff, Max: o.MaxBackoff}
 }
 
 // Validate returns an error naming every field of o that is out of range.

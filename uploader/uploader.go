@@ -29,10 +29,6 @@ var (
 	ErrMismatch = errors.New("uploader: remote object differs from the local run")
 )
 
-// errVanished: the key existed at the conditional create but was gone at the
-// Head that followed (deleted in between); retrying the Put is right.
-var errVanished = errors.New("uploader: object vanished after a conditional create failed")
-
 // Stats are cumulative counters of an Uploader.
 type Stats struct {
 	// Uploads counts runs made durable: uploaded, or found in the remote with
@@ -234,11 +230,11 @@ func (u *Uploader) Stats() Stats {
 // and returns once every goroutine of the uploader has stopped. Runs already
 // durable stay Present. It does not close the object store. Calling Close
 // again is a no-op.
-func (u *Uploader) Close() error {
+func (u *Uploader) Close() {
 	u.mu.Lock()
 	if u.mu.closed {
 		u.mu.Unlock()
-		return nil
+		return
 	}
 	u.mu.closed = true
 	u.mu.Unlock()
@@ -257,7 +253,6 @@ func (u *Uploader) Close() error {
 		}
 		break
 	}
-	return nil
 }
 
 // settle records the outcome of e and releases its waiters, once.
@@ -304,14 +299,16 @@ func (u *Uploader) process(e *entry) {
 	}
 	start := time.Now()
 	var sent int64
-	err := retry(u.ctx, u.opts, func(ctx context.Context) error {
-		var err error
-		sent, err = u.uploadOnce(ctx, e)
-		return err
-	}, func(attempt int, err error, sleep time.Duration) {
+	b := u.opts.backoff()
+	b.OnRetry = func(attempt int, err error, sleep time.Duration) {
 		u.retries.Add(1)
 		u.metrics.retries.Inc()
 		u.log.debug("retrying run upload", "run", e.run.Name, "attempt", attempt, "sleep", sleep, "err", err)
+	}
+	err := objstore.Retry(u.ctx, b, func(ctx context.Context) error {
+		var err error
+		sent, err = u.uploadOnce(ctx, e)
+		return err
 	})
 	if err == nil {
 		now := time.Now()
@@ -328,6 +325,7 @@ func (u *Uploader) process(e *entry) {
 		u.settle(e, fmt.Errorf("upload run %s: %w: %w", e.run.Name, ErrClosed, err))
 		return
 	}
+	err = fmt.Errorf("uploader: upload run %s: %w", e.run.Name, err)
 	u.failures.Add(1)
 	u.metrics.failures.Inc()
 	u.log.error("run upload failed", "run", e.run.Name, "path", e.path, "err", err)
@@ -335,25 +333,25 @@ func (u *Uploader) process(e *entry) {
 }
 
 // uploadOnce makes one attempt; it returns the bytes sent (0 when the object
-// was already there).
+// was already there). Its errors do not name the run: process wraps the
+// final one in "uploader: upload run NAME".
 func (u *Uploader) uploadOnce(ctx context.Context, e *entry) (int64, error) {
-	name, key := e.run.Name, manifest.RunKey(e.run.Name)
+	key := manifest.RunKey(e.run.Name)
 	f, err := os.Open(e.path)
 	if err != nil {
-		return 0, fmt.Errorf("uploader: open run %s: %w", name, err)
+		return 0, fmt.Errorf("open: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("uploader: stat run %s: %w", name, err)
+		return 0, fmt.Errorf("stat: %w", err)
 	}
 	if st.Size() != e.run.Size {
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name,
-			engines.Corruptf(e.path, st.Size(), "run file has %d bytes, sealed size is %d", st.Size(), e.run.Size))
+		return 0, engines.Corruptf(e.path, st.Size(), "run file has %d bytes, sealed size is %d", st.Size(), e.run.Size)
 	}
 	body := newCheckReader(f, e.path, e.run.Size, e.run.CRC32C)
 	if body.err != nil {
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name, body.err)
+		return 0, body.err
 	}
 	want := fmt.Sprintf("%08x", e.run.CRC32C)
 	err = u.store.Put(ctx, key, body, e.run.Size, objstore.PutOptions{
@@ -363,30 +361,51 @@ func (u *Uploader) uploadOnce(ctx context.Context, e *entry) (int64, error) {
 	if body.err != nil {
 		// The local file does not match its seal; whatever the store said,
 		// it never got the last chunk, so no object was completed.
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name, body.err)
+		return 0, body.err
 	}
 	switch {
 	case err == nil && !body.verified:
-		return 0, fmt.Errorf("uploader: upload run %s: the store accepted it after reading %d of %d bytes", name, body.n, e.run.Size)
+		return 0, fmt.Errorf("the store accepted it after reading %d of %d bytes", body.n, e.run.Size)
 	case err == nil:
 		return e.run.Size, nil
 	case !errors.Is(err, objstore.ErrPrecondition):
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name, err)
+		return 0, err
 	}
 
 	info, err := u.store.Head(ctx, key)
 	if errors.Is(err, objstore.ErrNotExist) {
-		return 0, fmt.Errorf("uploader: upload run %s: %w", name, errVanished)
+		return 0, fmt.Errorf("%s existed at the create, not at the check: %w", key, objstore.ErrVanished)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("uploader: upload run %s: check existing object: %w", name, err)
+		return 0, fmt.Errorf("check existing object: %w", err)
 	}
-	got, _ := metadata(info.Metadata, "crc32c")
+	got, ok := metadata(info.Metadata, "crc32c")
+	if !ok && info.Size == e.run.Size {
+		// No metadata (a file:// remote without user xattrs, or copied by a
+		// tool that drops them): judge by the content itself.
+		if got, err = objectCRC(ctx, u.store, key); err != nil {
+			return 0, fmt.Errorf("check existing object: %w", err)
+		}
+	}
 	if info.Size != e.run.Size || !strings.EqualFold(got, want) {
-		return 0, fmt.Errorf("uploader: upload run %s: %w: remote %s has size %d crc32c %q, local run has size %d crc32c %s",
-			name, ErrMismatch, key, info.Size, got, e.run.Size, want)
+		return 0, fmt.Errorf("%w: remote %s has size %d crc32c %q, local run has size %d crc32c %s",
+			ErrMismatch, key, info.Size, got, e.run.Size, want)
 	}
 	return 0, nil
+}
+
+// objectCRC reads key and returns the CRC-32C of its content, 8 hex digits.
+func objectCRC(ctx context.Context, st objstore.Store, key string) (string, error) {
+	rc, _, err := st.Get(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := crc32.New(engines.CastagnoliTable)
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", fmt.Errorf("read %s: %w", key, err)
+	}
+	return fmt.Sprintf("%08x", h.Sum32()), nil
 }
 
 // metadata looks a key up case-insensitively (backends differ in the case of
@@ -432,7 +451,7 @@ func (c *checkReader) check() {
 		c.verified = true
 		return
 	}
-	c.err = engines.Corruptf(c.path, 0, "crc32c of the file is %08x, sealed run records %08x", c.crc, c.want)
+	c.err = engines.Corruptf(c.path, engines.UnknownOffset, "crc32c of the file is %08x, sealed run records %08x", c.crc, c.want)
 }
 
 func (c *checkReader) Read(p []byte) (int, error) {

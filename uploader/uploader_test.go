@@ -121,9 +121,7 @@ func newUploader(t *testing.T, s objstore.Store, o Options) *Uploader {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := u.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
+		u.Close()
 		checkNoWorkers(t, u)
 	})
 	return u
@@ -298,7 +296,7 @@ func TestExistingObjectMismatch(t *testing.T) {
 	u := newUploader(t, s, fastOptions())
 	u.Enqueue(info, path)
 	err := wait(t, u, info.Name)
-	if !errors.Is(err, ErrMismatch) || Retryable(err) {
+	if !errors.Is(err, ErrMismatch) || objstore.Retryable(err) {
 		t.Fatalf("Wait = %v, want a permanent ErrMismatch", err)
 	}
 	if n := s.putCount(key); n != 1 {
@@ -341,7 +339,7 @@ func TestLocalCorruption(t *testing.T) {
 			if !errors.As(err, &ce) || ce.File != path || !strings.Contains(err.Error(), path) {
 				t.Fatalf("Wait = %v, want corruption naming %s", err, path)
 			}
-			if Retryable(err) || u.Stats().Retries != 0 || u.Stats().Failures != 1 {
+			if objstore.Retryable(err) || u.Stats().Retries != 0 || u.Stats().Failures != 1 {
 				t.Fatalf("corruption retried: %+v", u.Stats())
 			}
 			if _, err := s.Head(ctx, manifest.RunKey(info.Name)); !errors.Is(err, objstore.ErrNotExist) {
@@ -509,9 +507,7 @@ func TestCloseCancelsAndStops(t *testing.T) {
 	blocked := make(chan struct{})
 	go func() { defer close(blocked); u.Enqueue(c, pc) }() // blocks: queue full
 
-	if err := u.Close(); err != nil {
-		t.Fatal(err)
-	}
+	u.Close()
 	<-blocked
 	checkNoWorkers(t, u)
 	for _, r := range []engines.RunInfo{a, b, c} {
@@ -531,9 +527,7 @@ func TestCloseCancelsAndStops(t *testing.T) {
 	if st := u.Stats(); st.QueueDepth != 0 || st.Failures != 0 {
 		t.Errorf("Stats after Close = %+v (cancellations are not failures)", st)
 	}
-	if err := u.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	u.Close() // a second Close is a no-op
 }
 
 func TestMetrics(t *testing.T) {
@@ -624,5 +618,38 @@ func TestOptions(t *testing.T) {
 	}
 	if _, err := New(nil, Options{}); err == nil {
 		t.Fatal("New accepted a nil store")
+	}
+}
+
+// TestExistingObjectWithoutMetadata: an object already under the run's key
+// without crc32c metadata (a copied file:// remote) is judged by its
+// content: the same bytes are the run, other bytes of the same size a
+// mismatch.
+func TestExistingObjectWithoutMetadata(t *testing.T) {
+	ctx := context.Background()
+	for _, same := range []bool{true, false} {
+		dir := t.TempDir()
+		s := newFakeStore()
+		info, path := newRun(t, dir, 1, 64)
+		key := manifest.RunKey(info.Name)
+		content, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !same {
+			content = bytes.Repeat([]byte("x"), len(content))
+		}
+		if err := s.Store.Put(ctx, key, bytes.NewReader(content), int64(len(content)), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		u := newUploader(t, s, fastOptions())
+		u.Enqueue(info, path)
+		err = wait(t, u, info.Name)
+		switch {
+		case same && err != nil:
+			t.Fatalf("same content without metadata: Wait = %v, want success", err)
+		case !same && !errors.Is(err, ErrMismatch):
+			t.Fatalf("other content without metadata: Wait = %v, want ErrMismatch", err)
+		}
 	}
 }

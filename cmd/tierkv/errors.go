@@ -75,7 +75,7 @@ func hintFor(err error) string {
 		return "run 'tierkv versions' to list the versions"
 	case errors.Is(err, manifest.ErrFenced):
 		return "another writer committed to this remote prefix; stop it, or restore its latest version and continue from there"
-	case errors.Is(err, manifest.ErrCorrupt), errors.Is(err, engines.ErrCorrupt):
+	case errors.Is(err, engines.ErrCorrupt):
 		return "run 'tierkv verify --all --deep' to list every damaged object"
 	case errors.Is(err, manifest.ErrFormat):
 		return "the manifest was written by another tierkv version; upgrade tierkv"

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tierkv/tierkv/manifest"
+	"github.com/tierkv/tierkv/engines"
 	"github.com/tierkv/tierkv/tiered"
 	"github.com/urfave/cli/v2"
 )
@@ -27,11 +27,11 @@ func restoreCommand() *cli.Command {
 
 // planJSON is the plan in the output of "tierkv restore --json".
 type planJSON struct {
-	Version       uint64         `json:"version"`
-	Download      []manifest.Run `json:"download"`
-	Reuse         []manifest.Run `json:"reuse"`
-	DownloadBytes int64          `json:"download_bytes"`
-	ReuseBytes    int64          `json:"reuse_bytes"`
+	Version       uint64            `json:"version"`
+	Download      []engines.RunInfo `json:"download"`
+	Reuse         []engines.RunInfo `json:"reuse"`
+	DownloadBytes int64             `json:"download_bytes"`
+	ReuseBytes    int64             `json:"reuse_bytes"`
 }
 
 // restoreJSON is the output of "tierkv restore --json".
@@ -130,9 +130,9 @@ func runRestore(c *cli.Context) (err error) {
 	return nil
 }
 
-func nonNilRuns(r []manifest.Run) []manifest.Run {
+func nonNilRuns(r []engines.RunInfo) []engines.RunInfo {
 	if r == nil {
-		return []manifest.Run{}
+		return []engines.RunInfo{}
 	}
 	return r
 }

@@ -29,8 +29,8 @@
 //	          then the caller gets a timeout error anyway: the case a
 //	          create-if-absent retry must recognise as its own success.
 //
-// Every injected error matches ErrInjected and is classified as temporary by
-// objstore.IsTemporary.
+// Every injected error matches ErrInjected and is classified as worth
+// retrying by objstore.Retryable.
 package faultstore
 
 import (

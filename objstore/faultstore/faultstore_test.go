@@ -37,7 +37,7 @@ func TestStatusKinds(t *testing.T) {
 		if !errors.As(err, &se) || se.Code != tc.code || se.Op != "put" || se.Key != "k" {
 			t.Fatalf("%v: err = %v, want StatusError %d", tc.kind, err, tc.code)
 		}
-		if !errors.Is(err, faultstore.ErrInjected) || !objstore.IsTemporary(err) {
+		if !errors.Is(err, faultstore.ErrInjected) || !objstore.Retryable(err) {
 			t.Fatalf("%v: %v must match ErrInjected and be temporary", tc.kind, err)
 		}
 		if _, err := inner.Head(context.Background(), "k"); !errors.Is(err, objstore.ErrNotExist) {
@@ -54,7 +54,7 @@ func TestTimeout(t *testing.T) {
 	s := faultstore.New(objstore.NewMem(), 1, faultstore.Rule{Ops: []faultstore.Op{faultstore.OpHead}, Kind: faultstore.Timeout})
 	_, err := s.Head(context.Background(), "k")
 	var te interface{ Timeout() bool }
-	if !errors.As(err, &te) || !te.Timeout() || !objstore.IsTemporary(err) {
+	if !errors.As(err, &te) || !te.Timeout() || !objstore.Retryable(err) {
 		t.Fatalf("timeout: err = %v", err)
 	}
 	if err := putString(s, "k", "v", false); err != nil {
@@ -66,7 +66,7 @@ func TestAmbiguousPut(t *testing.T) {
 	inner := objstore.NewMem()
 	s := faultstore.New(inner, 1, faultstore.Rule{Ops: []faultstore.Op{faultstore.OpPut}, KeyPrefix: "manifests/", Times: 1, Kind: faultstore.Ambiguous})
 	err := putString(s, "manifests/1", "mine", true)
-	if err == nil || !objstore.IsTemporary(err) {
+	if err == nil || !objstore.Retryable(err) {
 		t.Fatalf("ambiguous put: err = %v, want a temporary error", err)
 	}
 	// It happened underneath: the retry of the create loses to itself.
@@ -96,7 +96,7 @@ func TestResetMidBody(t *testing.T) {
 	}
 	got, err := io.ReadAll(rc)
 	rc.Close()
-	if !errors.Is(err, syscall.ECONNRESET) || !objstore.IsTemporary(err) {
+	if !errors.Is(err, syscall.ECONNRESET) || !objstore.Retryable(err) {
 		t.Fatalf("read: err = %v, want ECONNRESET", err)
 	}
 	if len(got) != len(data)/2 || !bytes.Equal(got, data[:len(got)]) {

@@ -229,8 +229,8 @@ func testIfAbsent(t *testing.T, s objstore.Store) {
 	if !errors.Is(err, objstore.ErrPrecondition) {
 		t.Fatalf("second if-absent put: err = %v, want ErrPrecondition", err)
 	}
-	if objstore.IsTemporary(err) {
-		t.Errorf("a lost create-if-absent must not be temporary: %v", err)
+	if objstore.Retryable(err) {
+		t.Errorf("a lost create-if-absent must not be retryable: %v", err)
 	}
 	got, info := mustGet(t, s, key)
 	if !bytes.Equal(got, first) || info.Metadata["writer"] != "a" {

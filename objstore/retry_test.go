@@ -1,4 +1,4 @@
-package uploader
+package objstore_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +47,7 @@ func TestRetryable(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", context.Canceled), false},
 		{context.DeadlineExceeded, true},
 		{fmt.Errorf("request: %w", context.DeadlineExceeded), true},
+		{os.ErrDeadlineExceeded, true},
 		{status(500), true}, {status(502), true}, {status(503), true},
 		{status(429), true}, {status(409), true}, {status(408), true},
 		{status(400), false}, {status(403), false}, {status(404), false},
@@ -53,6 +55,9 @@ func TestRetryable(t *testing.T) {
 		{fmt.Errorf("sdk: %w", statusCoder(401)), false},
 		{fmt.Errorf("sdk: %w", httpStatusCoder(429)), true},
 		{fmt.Errorf("sdk: %w", httpStatusCoder(412)), false},
+		// No response: the code is 0 and the cause decides.
+		{fmt.Errorf("sdk: %w: %w", httpStatusCoder(0), syscall.ECONNREFUSED), true},
+		{fmt.Errorf("sdk: %w", httpStatusCoder(0)), false},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
 		{fmt.Errorf("read: %w", syscall.ECONNRESET), true},
 		{fmt.Errorf("write: %w", syscall.EPIPE), true},
@@ -67,27 +72,30 @@ func TestRetryable(t *testing.T) {
 		{objstore.ErrNotExist, false},
 		{fmt.Errorf("put: %w", objstore.ErrPrecondition), false},
 		{objstore.ErrInvalidKey, false},
+		{objstore.ErrInvalidURL, false},
+		{fmt.Errorf("head: %w", objstore.ErrVanished), true},
 		{engines.Corruptf("f", 0, "bad"), false},
-		{ErrMismatch, false},
-		{ErrClosed, false},
 		{os.ErrNotExist, false},
 		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, false},
-		{fmt.Errorf("head: %w", errVanished), true},
 	}
 	for _, c := range cases {
-		if got := Retryable(c.err); got != c.want {
+		if got := objstore.Retryable(c.err); got != c.want {
 			t.Errorf("Retryable(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+	se := &objstore.StatusError{Op: "get", Key: "runs/x", Code: 503, Err: errors.New("boom")}
+	if got := se.Error(); !strings.Contains(got, "503") || !strings.Contains(got, "runs/x") || !strings.HasPrefix(got, "objstore: ") {
+		t.Errorf("StatusError.Error() = %q", got)
 	}
 }
 
 func TestRetry(t *testing.T) {
 	ctx := context.Background()
-	o := Options{BaseBackoff: time.Microsecond, MaxBackoff: time.Microsecond, MaxAttempts: 5}
+	b := objstore.Backoff{Base: time.Microsecond, Max: time.Microsecond, MaxAttempts: 5}
 	transient := &objstore.StatusError{Op: "get", Key: "k", Code: 503, Err: errors.New("busy")}
 
 	calls := 0
-	err := Retry(ctx, o, func(context.Context) error {
+	err := objstore.Retry(ctx, b, func(context.Context) error {
 		if calls++; calls < 3 {
 			return transient
 		}
@@ -99,21 +107,32 @@ func TestRetry(t *testing.T) {
 
 	calls = 0
 	permanent := errors.New("permanent")
-	err = Retry(ctx, o, func(context.Context) error { calls++; return permanent })
+	err = objstore.Retry(ctx, b, func(context.Context) error { calls++; return permanent })
 	if err != permanent || calls != 1 {
 		t.Fatalf("permanent: %v after %d calls", err, calls)
 	}
 
 	calls = 0
-	err = Retry(ctx, o, func(context.Context) error { calls++; return transient })
-	if !errors.Is(err, transient) || calls != 5 {
+	var hooked []int
+	hb := b
+	hb.OnRetry = func(attempt int, err error, sleep time.Duration) {
+		if err != transient || sleep < 0 || sleep > b.Max {
+			t.Errorf("OnRetry(%d, %v, %s)", attempt, err, sleep)
+		}
+		hooked = append(hooked, attempt)
+	}
+	err = objstore.Retry(ctx, hb, func(context.Context) error { calls++; return transient })
+	if !errors.Is(err, transient) || calls != 5 || !strings.Contains(err.Error(), "giving up after 5 attempts") {
 		t.Fatalf("exhausted: %v after %d calls", err, calls)
+	}
+	if fmt.Sprint(hooked) != "[1 2 3 4]" {
+		t.Fatalf("OnRetry saw attempts %v, want [1 2 3 4]", hooked)
 	}
 
 	// The caller's cancellation stops the loop, and the error says so.
 	cctx, cancel := context.WithCancel(ctx)
 	calls = 0
-	err = Retry(cctx, o, func(context.Context) error { calls++; cancel(); return transient })
+	err = objstore.Retry(cctx, b, func(context.Context) error { calls++; cancel(); return transient })
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, transient) || calls != 1 {
 		t.Fatalf("canceled: %v after %d calls", err, calls)
 	}
@@ -121,43 +140,16 @@ func TestRetry(t *testing.T) {
 	dctx, dcancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
 	defer dcancel()
 	calls = 0
-	err = Retry(dctx, o, func(ctx context.Context) error { calls++; return ctx.Err() })
+	err = objstore.Retry(dctx, b, func(ctx context.Context) error { calls++; return ctx.Err() })
 	if !errors.Is(err, context.DeadlineExceeded) || calls != 1 {
 		t.Fatalf("deadline: %v after %d calls", err, calls)
 	}
 	// A canceled context interrupts a long backoff sleep.
 	lctx, lcancel := context.WithCancel(ctx)
-	slow := Options{BaseBackoff: time.Hour, MaxBackoff: time.Hour}
+	slow := objstore.Backoff{Base: time.Hour, Max: time.Hour, OnRetry: func(int, error, time.Duration) { lcancel() }}
 	calls = 0
-	err = retry(lctx, slow.EnsureDefaults(), func(context.Context) error { calls++; return transient },
-		func(int, error, time.Duration) { lcancel() })
+	err = objstore.Retry(lctx, slow, func(context.Context) error { calls++; return transient })
 	if !errors.Is(err, context.Canceled) || calls != 1 {
 		t.Fatalf("interrupted sleep: %v after %d calls", err, calls)
-	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	o := Options{BaseBackoff: 10 * time.Millisecond, MaxBackoff: time.Second}
-	for n := 1; n <= 200; n++ {
-		limit := o.MaxBackoff
-		if n <= 7 {
-			limit = o.BaseBackoff << (n - 1) // 10ms..640ms
-		}
-		for range 50 {
-			if d := backoff(o, n); d < 0 || d > limit {
-				t.Fatalf("backoff(%d) = %s outside [0, %s]", n, d, limit)
-			}
-		}
-	}
-	// Full jitter: the sleeps are spread out, not all at the cap.
-	seen := map[time.Duration]bool{}
-	for range 100 {
-		seen[backoff(o, 10)] = true
-	}
-	if len(seen) < 10 {
-		t.Fatalf("only %d distinct sleeps in 100", len(seen))
-	}
-	if d := backoff(Options{BaseBackoff: 1, MaxBackoff: 1 << 62}, 100); d < 0 || d > 1<<62 {
-		t.Fatalf("overflowing cap: %s", d)
 	}
 }
