@@ -515,10 +515,10 @@ func (s *Store) Restore(ctx context.Context, version uint64) (RestoreResult, err
 		s.met.restores.WithLabelValues("error").Inc()
 		return RestoreResult{}, fmt.Errorf("tiered: restore from remote %s: %w", s.remoteName, err)
 	}
-	if m.Engine != s.st.kind {
+	if m.Engine != s.state.kind {
 		s.met.restores.WithLabelValues("error").Inc()
 		return RestoreResult{}, fmt.Errorf("tiered: restore version %d: %w: it holds a %q store, this store is %q; restore it into another directory with RestoreTo or open a store with Engine %q",
-			m.Version, ErrKindMismatch, m.Engine, s.st.kind, m.Engine)
+			m.Version, ErrKindMismatch, m.Engine, s.state.kind, m.Engine)
 	}
 	local, err := inspectDir(s.fs, s.dir)
 	if err != nil {
@@ -566,8 +566,8 @@ func (s *Store) switchTo(ctx context.Context, local *localDir, m *manifest.Manif
 		return RestoreResult{}, err
 	}
 	j.remote, j.conc, j.met, j.log, j.writerID = s.remote, s.o.UploadConcurrency, s.met, s.log, s.writerID
-	if m.Version < s.st.latest {
-		j.rollbackOf = s.st.latest
+	if m.Version < s.state.latest {
+		j.rollbackOf = s.state.latest
 	}
 	if err := j.stage(ctx); err != nil {
 		return RestoreResult{}, err
@@ -589,11 +589,11 @@ func (s *Store) switchTo(ctx context.Context, local *localDir, m *manifest.Manif
 		return RestoreResult{}, err
 	}
 	s.sums.put(m.Runs...)
-	s.st.storeID, s.st.kind, s.st.params = m.StoreID, m.Engine, params
-	s.st.prevRuns = runSet(m.Runs)
-	s.st.rollbackOf = j.rollbackOf
+	s.state.storeID, s.state.kind, s.state.params = m.StoreID, m.Engine, params
+	s.state.prevRuns = runSet(m.Runs)
+	s.state.rollbackOf = j.rollbackOf
 	s.setDescent(m.Version, m.Metadata)
-	s.st.pendingStale = s.st.pending != nil
+	s.state.pendingStale = s.state.pending != nil
 	s.up.MarkPresent(cp.Runs...) // the remote holds them: never upload them again
 
 	s.mu.Lock()

@@ -227,8 +227,8 @@ func TestBadInput(t *testing.T) {
 	if _, err := local.Restore(ctx, 1); !errors.Is(err, ErrNoRemote) {
 		t.Fatalf("restore without remote: %v", err)
 	}
-	if local.st.kind != DefaultEngine {
-		t.Fatalf("default engine %q, want %q", local.st.kind, DefaultEngine)
+	if local.state.kind != DefaultEngine {
+		t.Fatalf("default engine %q, want %q", local.state.kind, DefaultEngine)
 	}
 
 	_, err = Open(ctx, Options{Dir: t.TempDir(), Engine: "nosuch"})

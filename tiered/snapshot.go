@@ -93,7 +93,7 @@ func (s *Store) snapshot(ctx context.Context, checkClosed bool, opts []SnapshotO
 }
 
 func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (SnapshotResult, error) {
-	if s.st.fenced {
+	if s.state.fenced {
 		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: %w: an earlier commit lost; open a new store to take over", ErrFenced)
 	}
 	if err := s.resolvePending(ctx); err != nil {
@@ -102,7 +102,7 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	if err := s.checkDescent(); err != nil {
 		return SnapshotResult{}, err
 	}
-	next := s.st.latest + 1
+	next := s.state.latest + 1
 	eng, gen := s.mu.eng, s.mu.gen // stable: only Restore (holding snapMu) changes them
 	cp, err := eng.Seal()
 	if err != nil {
@@ -123,7 +123,7 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 			// Sealed before a restart, or an upload that failed: (re)queue.
 			s.up.Enqueue(r, filepath.Join(gen.path, r.Name))
 		}
-		if _, ok := s.st.prevRuns[r.Name]; !ok {
+		if _, ok := s.state.prevRuns[r.Name]; !ok {
 			stats.NewRuns++
 			stats.NewBytes += r.Size
 		}
@@ -135,13 +135,13 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: %w", err)
 	}
 	m := &manifest.Manifest{
-		StoreID:     s.st.storeID,
+		StoreID:     s.state.storeID,
 		Version:     next,
-		Parent:      s.st.version,
+		Parent:      s.base().version,
 		WriterID:    s.writerID,
 		Created:     time.Now().UTC(),
-		Engine:      s.st.kind,
-		Params:      s.st.params,
+		Engine:      s.state.kind,
+		Params:      s.state.params,
 		EngineState: cp.State,
 		Runs:        runs,
 		Metadata:    cfg.metadata,
@@ -155,11 +155,11 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	})
 	if err != nil {
 		if errors.Is(err, manifest.ErrFenced) {
-			s.st.fenced = true
+			s.state.fenced = true
 			return SnapshotResult{}, fmt.Errorf("tiered: snapshot: commit version %d: %w", next, err)
 		}
 		// Ambiguous: the manifest may exist. The next snapshot checks.
-		s.st.pending, s.st.pendingStale = m, false
+		s.state.pending, s.state.pendingStale = m, false
 		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: commit version %d to remote %s: %w", next, s.remoteName, err)
 	}
 	s.committed(m)
@@ -174,21 +174,21 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 // remote's latest version (ErrDiverged): the base must be latest, or the
 // state was rolled back deliberately while latest was what it still is.
 func (s *Store) checkDescent() error {
-	base, latest := s.st.version, s.st.latest
+	base, latest := s.base().version, s.state.latest
 	switch {
 	case base == latest:
 		return nil
-	case s.st.rollbackOf != 0 && s.st.rollbackOf == latest:
+	case s.state.rollbackOf != 0 && s.state.rollbackOf == latest:
 		return nil
 	case latest == 0:
 		return fmt.Errorf("tiered: snapshot: %w: remote %s holds none of this store's versions (the local state descends from version %d of store %s); check the remote, or restore into a new directory",
-			ErrDiverged, s.remoteName, base, s.st.storeID)
+			ErrDiverged, s.remoteName, base, s.state.storeID)
 	case base == 0:
 		return fmt.Errorf("tiered: snapshot: %w: the local state descends from no version, but remote %s holds versions up to %d; restore the latest first (tierkv restore, or Open without ResumeLocal) and write there",
 			ErrDiverged, s.remoteName, latest)
-	case s.st.rollbackOf != 0:
+	case s.state.rollbackOf != 0:
 		return fmt.Errorf("tiered: snapshot: %w: the local state was rolled back to version %d while the latest was %d, and the latest is now %d (another writer committed since); restore again",
-			ErrDiverged, base, s.st.rollbackOf, latest)
+			ErrDiverged, base, s.state.rollbackOf, latest)
 	default:
 		return fmt.Errorf("tiered: snapshot: %w: the local state descends from version %d, but the remote's latest is %d (another writer committed since); restore the latest (tierkv restore, or Open without ResumeLocal), or roll back to %d deliberately with Restore",
 			ErrDiverged, base, latest, base)
@@ -207,7 +207,7 @@ func (s *Store) secureRuns(ctx context.Context, runs []engines.RunInfo, gen *gen
 		byName[r.Name] = r
 	}
 	slices.Sort(names)
-	s.guard.storeID = s.st.storeID
+	s.guard.storeID = s.state.storeID
 	for attempt := 1; ; attempt++ {
 		if err := s.guard.cover(ctx, names); err != nil {
 			return err
@@ -247,10 +247,10 @@ func (s *Store) secureRuns(ctx context.Context, runs []engines.RunInfo, gen *gen
 // committed records that m is now the version the local state descends
 // from.
 func (s *Store) committed(m *manifest.Manifest) {
-	s.st.rollbackOf = 0
-	s.st.latest = m.Version
-	s.st.prevRuns = runSet(m.Runs)
-	s.st.pending = nil
+	s.state.rollbackOf = 0
+	s.state.latest = m.Version
+	s.state.prevRuns = runSet(m.Runs)
+	s.state.pending = nil
 	s.setDescent(m.Version, m.Metadata)
 	if err := s.persistLocked(); err != nil {
 		// The snapshot is durable; only the local record lags. Open with a
@@ -263,33 +263,33 @@ func (s *Store) committed(m *manifest.Manifest) {
 // exists and is ours it was committed; if it exists and is not, we are
 // fenced; if it does not exist, nothing happened.
 func (s *Store) resolvePending(ctx context.Context) error {
-	p := s.st.pending
+	p := s.state.pending
 	if p == nil {
 		return nil
 	}
 	got, err := manifest.Load(ctx, s.remote, p.Version)
 	switch {
-	case err == nil && got.CommitID == p.CommitID && s.st.pendingStale:
+	case err == nil && got.CommitID == p.CommitID && s.state.pendingStale:
 		// It landed, but a restore has replaced the state it described since:
 		// the version exists (so the next one is above it) while the local
 		// state, its parent and metadata stay those of the restored version.
-		s.log.Info("tiered: an earlier ambiguous commit did succeed; the state has been restored since", "version", p.Version, "state_version", s.st.version)
-		s.st.latest = max(s.st.latest, got.Version)
-		if s.st.version < s.st.latest {
+		s.log.Info("tiered: an earlier ambiguous commit did succeed; the state has been restored since", "version", p.Version, "state_version", s.base().version)
+		s.state.latest = max(s.state.latest, got.Version)
+		if s.base().version < s.state.latest {
 			// The restore was a deliberate rollback, taken before this
 			// store knew its own commit had landed: against that version.
-			s.st.rollbackOf = s.st.latest
+			s.state.rollbackOf = s.state.latest
 		}
-		s.st.pending = nil
+		s.state.pending = nil
 	case err == nil && got.CommitID == p.CommitID:
 		s.log.Info("tiered: an earlier ambiguous commit did succeed", "version", p.Version)
 		s.committed(got)
 	case err == nil:
-		s.st.fenced = true
-		s.st.pending = nil
+		s.state.fenced = true
+		s.state.pending = nil
 		return fmt.Errorf("tiered: snapshot: %w: version %d was committed by writer %s", ErrFenced, p.Version, got.WriterID)
 	case errors.Is(err, manifest.ErrVersionNotFound):
-		s.st.pending = nil
+		s.state.pending = nil
 	default:
 		return fmt.Errorf("tiered: snapshot: check earlier commit of version %d: %w", p.Version, err)
 	}

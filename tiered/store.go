@@ -54,26 +54,26 @@ type Store struct {
 		closed bool
 	}
 
-	// snapMu serializes Snapshot, Restore and Close, and guards st.
+	// snapMu serializes Snapshot, Restore and Close, and guards state.
 	snapMu sync.Mutex
-	st     struct {
+	state  struct {
 		storeID string
 		kind    string
 		params  engines.Params
-		version uint64 // version the local state descends from (its base)
 		latest  uint64 // highest version known to exist (lastKnownLatest)
 		// rollbackOf: the state was rolled back to version while latest was
 		// rollbackOf; a commit may continue history while latest still is.
 		rollbackOf uint64
-		metadata   map[string]string   // metadata of version
-		prevRuns   map[string]struct{} // runs of version
+		prevRuns   map[string]struct{} // runs of the base version
 		fenced     bool
 		pending    *manifest.Manifest // commit that failed ambiguously
 		// pendingStale: a restore replaced the local state after pending
 		// was attempted, so if pending did land it only raises latest.
 		pendingStale bool
 	}
-	descent atomic.Pointer[descent] // st.version and st.metadata, readable without snapMu
+	// descent is the base: the version the local state descends from and its
+	// metadata. Written under snapMu (or during Open), read without it.
+	descent atomic.Pointer[descent]
 
 	// prot holds the runs of the snapshot in flight, which GC must not delete.
 	prot struct {
@@ -97,9 +97,16 @@ type descent struct {
 // setDescent records that the local state descends from version v with
 // metadata md (snapMu held, or during Open).
 func (s *Store) setDescent(v uint64, md map[string]string) {
-	md = maps.Clone(md)
-	s.st.version, s.st.metadata = v, md
-	s.descent.Store(&descent{version: v, metadata: md})
+	s.descent.Store(&descent{version: v, metadata: maps.Clone(md)})
+}
+
+// base returns the version the local state descends from and its metadata
+// (the zero descent for a new store).
+func (s *Store) base() descent {
+	if d := s.descent.Load(); d != nil {
+		return *d
+	}
+	return descent{}
 }
 
 // generation is one engine directory (see the package doc).
@@ -171,7 +178,7 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 			return nil, err
 		}
 		if len(versions) > 0 {
-			s.st.latest = versions[len(versions)-1]
+			s.state.latest = versions[len(versions)-1]
 		}
 		s.guard = newGuard(s.remote, manifest.NewID(8), s.writerID, o.LeaseTTL, listed)
 	}
@@ -187,8 +194,8 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("tiered: opened store", "dir", s.dir, "remote", s.remoteName, "engine", s.st.kind,
-		"store_id", s.st.storeID, "version", s.st.version, "latest", s.st.latest, "writer", s.writerID)
+	s.log.Info("tiered: opened store", "dir", s.dir, "remote", s.remoteName, "engine", s.state.kind,
+		"store_id", s.state.storeID, "version", s.base().version, "latest", s.state.latest, "writer", s.writerID)
 	return s, nil
 }
 
@@ -286,7 +293,7 @@ func (s *Store) openFromRemote(ctx context.Context, local *localDir, versions []
 				s.dir, ErrDiverged, ls.StoreID, s.remoteName, m.StoreID)
 		}
 	}
-	s.st.kind = m.Engine
+	s.state.kind = m.Engine
 	_, err = s.restoreLocked(ctx, local, m)
 	return err
 }
@@ -306,7 +313,7 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 		return fmt.Errorf("tiered: open %s: %w: the local state is a %q store, Options.Engine is %q; open with Engine %q, restore from the remote (ResumeLocal false), or use an empty directory",
 			s.dir, ErrKindMismatch, local.Engine, s.o.Engine, local.Engine)
 	}
-	s.st.kind, s.st.storeID, s.st.rollbackOf = local.Engine, local.StoreID, local.RollbackOf
+	s.state.kind, s.state.storeID, s.state.rollbackOf = local.Engine, local.StoreID, local.RollbackOf
 	s.setDescent(local.Version, local.Metadata)
 	if err := s.setParams(local.Params); err != nil {
 		return err
@@ -319,7 +326,7 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 				return fmt.Errorf("tiered: open %s: the local state belongs to store %s, but version %d in remote %s belongs to store %s; open without ResumeLocal to restore from the remote, or use another directory",
 					s.dir, local.StoreID, local.Version, s.remoteName, m.StoreID)
 			}
-			s.st.prevRuns = runSet(m.Runs)
+			s.state.prevRuns = runSet(m.Runs)
 			s.sums.put(m.Runs...)
 		case errors.Is(err, manifest.ErrVersionNotFound):
 			s.log.Warn("tiered: the version the local state descends from is not in the remote", "version", local.Version, "remote", s.remoteName)
@@ -328,7 +335,7 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 		}
 	}
 	g := newGeneration(s.dir, local.Data)
-	eng, err := s.openEngine(g, nil, s.st.kind, s.st.params)
+	eng, err := s.openEngine(g, nil, s.state.kind, s.state.params)
 	if err != nil {
 		return err
 	}
@@ -339,16 +346,16 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 // openFresh starts an empty store in the first generation of a new
 // directory.
 func (s *Store) openFresh() error {
-	s.st.kind = s.o.Engine
-	if s.st.kind == "" {
-		s.st.kind = DefaultEngine
+	s.state.kind = s.o.Engine
+	if s.state.kind == "" {
+		s.state.kind = DefaultEngine
 	}
 	if err := s.setParams(nil); err != nil {
 		return err
 	}
-	s.st.storeID = manifest.NewID(8)
+	s.state.storeID = manifest.NewID(8)
 	g := newGeneration(s.dir, genName(1))
-	eng, err := s.openEngine(g, nil, s.st.kind, s.st.params)
+	eng, err := s.openEngine(g, nil, s.state.kind, s.state.params)
 	if err != nil {
 		_ = removeAll(s.fs, g.path)
 		return err
@@ -362,13 +369,13 @@ func (s *Store) openFresh() error {
 	return nil
 }
 
-// setParams resolves the engine parameters of s.st.kind (see resolveParams).
+// setParams resolves the engine parameters of s.state.kind (see resolveParams).
 func (s *Store) setParams(recorded map[string]string) error {
-	p, err := s.resolveParams(s.st.kind, recorded)
+	p, err := s.resolveParams(s.state.kind, recorded)
 	if err != nil {
 		return fmt.Errorf("tiered: %w", err)
 	}
-	s.st.params = p
+	s.state.params = p
 	return nil
 }
 
@@ -414,14 +421,14 @@ func (s *Store) listener(g *generation) engines.Listener {
 // Open).
 func (s *Store) persistLocked() error {
 	err := writeStoreFile(s.fs, s.dir, storeFile{
-		StoreID:    s.st.storeID,
-		Engine:     s.st.kind,
-		Params:     s.st.params,
-		Version:    s.st.version,
-		RollbackOf: s.st.rollbackOf,
+		StoreID:    s.state.storeID,
+		Engine:     s.state.kind,
+		Params:     s.state.params,
+		Version:    s.base().version,
+		RollbackOf: s.state.rollbackOf,
 		Data:       s.mu.gen.name,
 		WriterID:   s.writerID,
-		Metadata:   s.st.metadata,
+		Metadata:   s.base().metadata,
 	})
 	if err != nil {
 		return fmt.Errorf("tiered: %w", err)
@@ -431,22 +438,12 @@ func (s *Store) persistLocked() error {
 
 // Metadata returns the user metadata of the version the state came from (a
 // copy; nil for a new store).
-func (s *Store) Metadata() map[string]string {
-	if d := s.descent.Load(); d != nil {
-		return maps.Clone(d.metadata)
-	}
-	return nil
-}
+func (s *Store) Metadata() map[string]string { return maps.Clone(s.base().metadata) }
 
 // Version returns the version the current state descends from: the one
 // restored at Open or by Restore, or the last one committed by Snapshot (0 =
 // none).
-func (s *Store) Version() uint64 {
-	if d := s.descent.Load(); d != nil {
-		return d.version
-	}
-	return 0
-}
+func (s *Store) Version() uint64 { return s.base().version }
 
 // engine returns the current engine with mu held shared; the caller must
 // call s.mu.RUnlock.
@@ -536,7 +533,7 @@ func (s *Store) Close() error {
 		cancel()
 	}
 	errs = append(errs, s.release())
-	s.log.Info("tiered: closed store", "dir", s.dir, "version", s.st.version)
+	s.log.Info("tiered: closed store", "dir", s.dir, "version", s.base().version)
 	return errors.Join(errs...)
 }
 
