@@ -243,6 +243,8 @@ func TestNoStoreAtMissingRemote(t *testing.T) {
 		{"verify", "--all", "--deep"},
 		{"forget", "--keep-last", "1", "--dry-run"},
 		{"gc", "--dry-run"},
+		{"--dir", filepath.Join(t.TempDir(), "d"), "restore", "--dry-run"},
+		{"--dir", filepath.Join(t.TempDir(), "d"), "restore"},
 	} {
 		r := runCLI(t, "", append([]string{"--remote", remote}, args...)...)
 		want := "tierkv: no store at " + remote + ": directory " + missing + " does not exist: "
