@@ -28,6 +28,9 @@ const (
 	// sweepTimeout bounds a GC sweep's deletions: none happens after its
 	// record's deadline.
 	sweepTimeout = 2 * time.Minute
+	// clockMargin is the clock skew tolerated between writers, GC passes
+	// and the object store's modification times.
+	clockMargin = time.Minute
 	// maxRemoteDescriptor bounds what the lease and sweep decoders read.
 	maxRemoteDescriptor = 64 << 20
 )
@@ -246,6 +249,13 @@ func (g *guard) lost(ctx context.Context, want []string) ([]string, error) {
 	for _, obj := range objs {
 		seen[obj.Key] = true
 		if g.processed[obj.Key] {
+			continue
+		}
+		if obj.LastModified.Add(sweepTimeout + clockMargin).Before(g.checked) {
+			// Every deletion of that sweep happened before the last check
+			// (at Open: before the listing of runs/ that marked what is
+			// present), so it is accounted for already.
+			g.processed[obj.Key] = true
 			continue
 		}
 		w, err := g.settledSweep(ctx, obj.Key)
