@@ -140,33 +140,35 @@ func TestCrossProcLocalMetadata(t *testing.T) {
 	remotes(t, func(t *testing.T, remote func(string) string) {
 		for i, kind := range kinds {
 			t.Run(kind, func(t *testing.T) {
-				e := newXPEnv(t, remote("meta-"+kind), seed+uint64(i))
-				w := e.writer("pristine", false, "--engine", kind)
-				w.write(t, 30)
-				w.mustCommit(t, e.st, e.h)
-				w.write(t, 10) // uncommitted local writes too
-				data := storeData(t, w.dir)
 				damages := []struct {
 					name, file string // file: the base name the error must give
-					do         func(dir string) error
+					do         func(dir, data string) error
 				}{
-					{"remove-STORE", "STORE", func(d string) error { return os.Remove(filepath.Join(d, "STORE")) }},
-					{"truncate-STORE", "STORE", func(d string) error { return truncHalf(filepath.Join(d, "STORE")) }},
-					{"remove-CURRENT", "CURRENT", func(d string) error { return os.Remove(filepath.Join(d, data, "CURRENT")) }},
-					{"truncate-CURRENT", "CURRENT", func(d string) error { return truncHalf(filepath.Join(d, data, "CURRENT")) }},
-					{"remove-" + data, data, func(d string) error { return os.RemoveAll(filepath.Join(d, data)) }},
+					{"remove-STORE", "STORE", func(d, _ string) error { return os.Remove(filepath.Join(d, "STORE")) }},
+					{"truncate-STORE", "STORE", func(d, _ string) error { return truncHalf(filepath.Join(d, "STORE")) }},
+					{"remove-CURRENT", "CURRENT", func(d, g string) error { return os.Remove(filepath.Join(d, g, "CURRENT")) }},
+					{"truncate-CURRENT", "CURRENT", func(d, g string) error { return truncHalf(filepath.Join(d, g, "CURRENT")) }},
+					{"remove-data", "", func(d, g string) error { return os.RemoveAll(filepath.Join(d, g)) }},
 				}
-				for _, dm := range damages {
+				for j, dm := range damages {
 					t.Run(dm.name, func(t *testing.T) {
-						dir := filepath.Join(t.TempDir(), "store")
-						copyDir(t, w.dir, dir)
-						if err := dm.do(dir); err != nil {
+						// A store and a remote of its own, so that nothing a
+						// damaged store does reaches the other cases.
+						e := newXPEnv(t, remote(fmt.Sprintf("meta-%s-%d", kind, j)), seed+uint64(i*len(damages)+j))
+						w := e.writer("store", false, "--engine", kind)
+						w.write(t, 30)
+						w.mustCommit(t, e.st, e.h)
+						w.write(t, 10) // uncommitted local writes too
+						data := storeData(t, w.dir)
+						if err := dm.do(w.dir, data); err != nil {
 							t.Fatal(err)
 						}
-						c := *w
-						c.dir = dir
-						mustRefuse(t, dir, dm.file, "", c.args("get", keyName(0))...)
-						mustRefuse(t, dir, dm.file, "", c.args("snapshot")...)
+						file := dm.file
+						if file == "" {
+							file = data
+						}
+						mustRefuse(t, w.dir, file, "", w.args("get", keyName(0))...)
+						mustRefuse(t, w.dir, file, "", w.args("snapshot")...)
 					})
 				}
 			})
