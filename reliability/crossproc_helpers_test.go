@@ -87,7 +87,6 @@ func (r cliRun) String() string {
 // environment minus TIERKV_REMOTE and TIERKV_DIR (so only the arguments
 // choose the store).
 func cliCommand(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
-	t.Helper()
 	cmd := exec.CommandContext(ctx, tierkvCLI(t), args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "TIERKV_REMOTE=") && !strings.HasPrefix(kv, "TIERKV_DIR=") {
@@ -97,10 +96,10 @@ func cliCommand(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// runCLI runs tierkv with args and stdin and returns what it did. It fails
-// the test only if the process could not run to its end.
-func runCLI(t *testing.T, stdin string, args ...string) cliRun {
-	t.Helper()
+// tryCLI runs tierkv with args and stdin and returns what it did; err is
+// set only if the process could not run to its end. Safe to call from any
+// goroutine.
+func tryCLI(t *testing.T, stdin string, args ...string) (cliRun, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := cliCommand(t, ctx, args...)
@@ -115,7 +114,17 @@ func runCLI(t *testing.T, stdin string, args ...string) cliRun {
 	case errors.As(err, &ee) && ee.Exited():
 		r.code = ee.ExitCode()
 	default:
-		t.Fatalf("run tierkv %s: %v\n%s", strings.Join(args, " "), err, r)
+		return r, fmt.Errorf("run tierkv %s: %w\n%s", strings.Join(args, " "), err, r)
+	}
+	return r, nil
+}
+
+// runCLI is tryCLI that fails the test if the process could not run.
+func runCLI(t *testing.T, stdin string, args ...string) cliRun {
+	t.Helper()
+	r, err := tryCLI(t, stdin, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return r
 }
@@ -189,6 +198,7 @@ type cliWriter struct {
 	expect uint64
 	seq    *seqCounter
 	rng    *rand.Rand
+	maxPad int // values carry up to maxPad bytes of padding (0: 64)
 }
 
 // args returns the global flags of w followed by cmd.
@@ -213,7 +223,11 @@ func (w *cliWriter) batchInput(n int) (string, state) {
 			delete(next, k)
 			continue
 		}
-		seq, pad := w.seq.next(), w.rng.IntN(64)
+		maxPad := w.maxPad
+		if maxPad == 0 {
+			maxPad = 64
+		}
+		seq, pad := w.seq.next(), w.rng.IntN(maxPad)
 		fmt.Fprintf(&b, "put %s %s\n", keyName(k), makeValue(k, seq, pad))
 		next[k] = entry{Seq: seq, Pad: pad}
 	}

@@ -289,7 +289,8 @@ func TestCrossProcKillRestore(t *testing.T) {
 	seed := testSeed(t)
 	e := newXPEnv(t, "file://"+filepath.Join(t.TempDir(), "remote"), seed)
 	src := e.writer("src", false, "--engine", "appendlog", "--threshold", "4K", "--max-runs-per-level", "1000")
-	src.write(t, 400)
+	src.maxPad = 800
+	src.write(t, 600)
 	v := src.mustCommit(t, e.st, e.h)
 	m, err := manifest.Load(context.Background(), e.st, v)
 	if err != nil {
@@ -306,7 +307,7 @@ func TestCrossProcKillRestore(t *testing.T) {
 	for i := 0; i < kills; i++ {
 		w := e.writer(fmt.Sprintf("restore-%d", i), false)
 		target := 1 + e.rng.IntN(len(m.Runs)-1)
-		done := killRestoreAt(t, w, sizes, target)
+		done := killRestoreAt(t, w, v, sizes, target)
 		if done < 0 {
 			finished++
 			i-- // the restore ended before the kill: try again
@@ -328,7 +329,7 @@ func TestCrossProcKillRestore(t *testing.T) {
 		} {
 			mustRefuse(t, w.dir, "restore", cmd.stdin, w.args(cmd.args...)...)
 		}
-		r := mustCLI(t, "", w.args("--json", "restore")...)
+		r := mustCLI(t, "", w.args("--json", "restore", "--version", fmt.Sprint(v))...)
 		var out restoreOut
 		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Result == nil {
 			t.Fatalf("parse the restore's JSON output (%v): %s", err, r)
@@ -342,15 +343,15 @@ func TestCrossProcKillRestore(t *testing.T) {
 	t.Logf("%d restores killed part-way, %d finished before the kill and were retried", kills, finished)
 }
 
-// killRestoreAt starts `tierkv restore` of the latest version into w's
+// killRestoreAt starts `tierkv restore` of version v into w's
 // directory and SIGKILLs it once at least target of the runs in sizes are
 // complete there. It returns the number of complete runs at the kill, or
 // -1 if the restore finished first.
-func killRestoreAt(t *testing.T, w *cliWriter, sizes map[string]int64, target int) int {
+func killRestoreAt(t *testing.T, w *cliWriter, v uint64, sizes map[string]int64, target int) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := cliCommand(t, ctx, w.args("restore")...)
+	cmd := cliCommand(t, ctx, w.args("restore", "--version", fmt.Sprint(v))...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
