@@ -81,8 +81,9 @@ func TestCrossProcDescent(t *testing.T) {
 			}},
 			{"fresh-dir", func(t *testing.T, e *xpEnv, kind string) {
 				e.origin(t, kind)
-				f := e.writer("fresh", false)
+				f := e.writer("fresh", true) // `tierkv put` opens no remote
 				f.write(t, 5)
+				f.remote = e.url
 				f.mustDiverge(t, e.st)
 				checkLatest(t, e.st, e.h, 2)
 			}},
