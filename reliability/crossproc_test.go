@@ -378,9 +378,11 @@ func killRestoreAt(t *testing.T, w *cliWriter, v uint64, sizes map[string]int64,
 		t.Fatalf("kill the restore: %v", err)
 	}
 	err := <-exited
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		// It finished between the check and the signal.
-		return -1
+	if err == nil {
+		return -1 // it finished between the check and the signal
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("restore into %s failed before the kill: %v\n%s", w.dir, err, out.String())
 	}
 	return completeRuns(w.dir, sizes)
 }
