@@ -42,6 +42,28 @@
 //     Close that succeeded. A third sweep fails every write and fsync from
 //     the n-th on (a dying disk). TestDiskFaultCurrentDirSync is the
 //     smallest reproduction of the bug the sweeps found (see below).
+//   - Cross-process guarantees (TestCrossProc*, issue 9): real tierkv CLI
+//     processes (built once per test binary, without -race) and writer
+//     processes (TestHelperSnapWriter) share one remote, file:// and, with
+//     scripts/with-minio.sh, MinIO. TestCrossProcDescent: a snapshot commits
+//     only from the remote's latest version (two restores of one version, a
+//     fresh directory, a stale reopened store and an overtaken rollback fail
+//     with "diverged"; a deliberate rollback commits latest+1 with the
+//     restored version as parent). TestCrossProcWriters: two writers and a
+//     stale one interleaved at random with GC passes; each commit is
+//     predicted exactly and latest always restores to its writer's model.
+//     TestCrossProcGCDuringSnapshots, TestCrossProcGCSimpleSequence,
+//     TestCrossProcGCRollback: GC and forget in another process never break
+//     a commit (every version reported committed restores exactly, a deep
+//     verify is clean, a failed snapshot commits nothing).
+//     TestCrossProcLocalMetadata, TestCrossProcNotAStore,
+//     TestCrossProcKillRestore: a missing or truncated STORE, engine CURRENT
+//     or generation directory, a directory of other files and a restore
+//     killed with SIGKILL are refused with an error naming the cause, and
+//     the directory is left byte for byte as it was (a killed restore then
+//     resumes, downloading only the runs it lacks). TestCrossProcAddRemote
+//     and TestCrossProcReadOnlyNoStore: a local store's first snapshot to
+//     an empty remote, and read-only commands on a missing file:// remote.
 //
 // # Bugs found and fixed
 //
@@ -61,7 +83,8 @@
 //	TIERKV_STRESS=1 go test -race -timeout 60m ./reliability/   long versions
 //
 // TIERKV_STRESS=1 raises the counts (300 kills on file://, 60 on MinIO,
-// 10,000 corruption cases, longer sweeps). The MinIO test runs when
+// 10,000 corruption cases, longer sweeps; 2,000 snapshots under concurrent
+// GC, 20 killed restores, 600 interleaved writer steps). The MinIO test runs when
 // scripts/with-minio.sh provides a server. Every randomized test logs its
 // seed; -reliability.seed=N replays it (kill timing aside).
 // TIERKV_RELIABILITY_TRIGGER=open,restore (any of delay, set, snap,
