@@ -224,6 +224,15 @@ func TestGCRemovesKilledUploadTemporaries(t *testing.T) {
 	if res, err := GC(ctx, st, 3*time.Hour, false); err != nil || len(res.Deleted) != 0 {
 		t.Fatalf("gc with a longer grace: %+v, %v; want nothing deleted", res, err)
 	}
+	// An upload in flight writes a young temporary: never removed, not
+	// even with grace 0.
+	young := filepath.Join(root, "runs", ".tierkv-tmp-inflight")
+	if err := os.WriteFile(young, []byte("uploading"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := GC(ctx, st, 0, true); err != nil || len(res.Deleted) != 1 || strings.Contains(res.Deleted[0], "inflight") {
+		t.Fatalf("gc --grace 0 dry run: %+v, %v; want only the old temporary", res, err)
+	}
 	res, err := GC(ctx, st, time.Hour, true)
 	if err != nil || len(res.Deleted) != 1 || !strings.Contains(res.Deleted[0], ".tierkv-tmp-killed") {
 		t.Fatalf("gc dry run: %+v, %v; want the temporary listed", res, err)
@@ -236,5 +245,8 @@ func TestGCRemovesKilledUploadTemporaries(t *testing.T) {
 	}
 	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the temporary is still there: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("gc removed the temporary of an upload in flight: %v", err)
 	}
 }

@@ -260,9 +260,14 @@ func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool
 		res.Bytes += obj.Size
 	}
 	// Temporary files of uploads killed half-way (file:// only) are never
-	// listed as objects; they go after the same grace.
+	// listed as objects; they go after the same grace, but never younger
+	// than tempMinAge: an upload in flight is writing them.
 	if tr, ok := unwrapRetries(st).(objstore.TempRemover); ok {
-		temps, err := tr.RemoveTemps(ctx, cutoff, dryRun)
+		tempCutoff := cutoff
+		if young := start.Add(-tempMinAge); young.Before(tempCutoff) {
+			tempCutoff = young
+		}
+		temps, err := tr.RemoveTemps(ctx, tempCutoff, dryRun)
 		if err != nil {
 			return res, fmt.Errorf("tiered: gc: remove temporary files: %w", err)
 		}
@@ -289,6 +294,10 @@ func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool
 	}
 	return res, nil
 }
+
+// tempMinAge is the youngest an upload's temporary file may be for GC to
+// remove it, whatever the grace period: far longer than any upload takes.
+const tempMinAge = 15 * time.Minute
 
 // referencedRuns returns the runs named by the manifests of st. It fails
 // while a manifest cannot be read, since what that one references is
