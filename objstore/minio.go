@@ -213,7 +213,24 @@ func (s *minioStore) Get(ctx context.Context, key string) (io.ReadCloser, Object
 	if err != nil {
 		return nil, ObjectInfo{}, s.mapErr("get", key, err)
 	}
-	return obj, minioInfo(key, st), nil
+	return minioReader{obj, s, key}, minioInfo(key, st), nil
+}
+
+// minioReader maps the errors of reading an object's body like those of
+// the request: minio-go sends the GET lazily, so an object deleted after
+// Stat surfaces at the first Read, and must still match ErrNotExist.
+type minioReader struct {
+	*minio.Object
+	s   *minioStore
+	key string
+}
+
+func (r minioReader) Read(p []byte) (int, error) {
+	n, err := r.Object.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.s.mapErr("get", r.key, err)
+	}
+	return n, err
 }
 
 func (s *minioStore) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
@@ -246,7 +263,7 @@ func (s *minioStore) GetRange(ctx context.Context, key string, offset, length in
 		}
 		return nil, s.mapErr("getrange", key, err)
 	}
-	return obj, nil
+	return minioReader{obj, s, key}, nil
 }
 
 func (s *minioStore) Head(ctx context.Context, key string) (ObjectInfo, error) {
