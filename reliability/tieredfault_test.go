@@ -513,9 +513,19 @@ func TestTieredDiskFaultSweep(t *testing.T) {
 				calls := clean.fs.Count()
 				step := max(1, calls/pick(10, calls))
 				st = tieredFaultStats{}
-				for n := 0; n < calls+step; n += step {
+				for n := 0; ; n += step {
 					r := tieredWorkload(t, kind, seed, writes, faultfs.Options{Ops: cl.ops, FailAt: n, NoSync: true})
 					injected := r.fs.Injected()
+					if len(injected) == 0 && n >= calls {
+						// Past the last call: a clean run ends the sweep.
+						if len(r.surfaced) > 0 {
+							t.Errorf("n=%d: no fault injected, yet: %v", n, r.surfaced)
+						}
+						break
+					}
+					if n > 100*calls {
+						t.Fatalf("the sweep does not end: n=%d, %d calls in a clean run", n, calls)
+					}
 					st.runs++
 					st.injected += len(injected)
 					switch {
