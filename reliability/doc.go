@@ -44,7 +44,8 @@
 //     smallest reproduction of the bug the sweeps found (see below).
 //   - Disk faults under a tiered store (TestTieredDiskFaultSweep): the same
 //     injector as tiered's Options.FS and RestoreOptions.FS, under each
-//     engine, fails the n-th write-class or fsync-class call of a workload
+//     engine, fails the n-th write-class or fsync-class call (or every one
+//     from the n-th on: a dying disk) of a workload
 //     of writes, three Snapshots, a Restore and Close, then two
 //     PrepareRestore(...).Run into a second directory; the object store is
 //     in memory and never fails. Afterwards, on the real file system (no

@@ -474,9 +474,10 @@ func restoreState(ctx context.Context, dir string, remote objstore.Store, v uint
 // TestTieredDiskFaultSweep runs a tiered workload (Open, writes, three
 // Snapshots, a Restore, Close, then two PrepareRestore(...).Run into a
 // second directory) with Options.FS and RestoreOptions.FS a faultfs that
-// fails the n-th write-class call, and separately the n-th fsync-class call
-// (a failed file fsync drops the bytes written since the last good one),
-// under each engine. The object store is in memory and never fails. n
+// fails the n-th write-class call, separately the n-th fsync-class call (a
+// failed file fsync drops the bytes written since the last good one), and
+// separately every write and fsync from the n-th on (a dying disk), under
+// each engine. The object store is in memory and never fails. n
 // sweeps the calls of a clean run (every call under TIERKV_STRESS=1, a
 // spread of them otherwise). After each run, on the real file system: every
 // version in the remote restores, with RestoreTo into a fresh directory, to
@@ -493,11 +494,14 @@ func TestTieredDiskFaultSweep(t *testing.T) {
 	seed := testSeed(t)
 	writes := pick(40, 150)
 	classes := []struct {
-		name string
-		ops  faultfs.Op
+		name   string
+		ops    faultfs.Op
+		sticky bool
 	}{
-		{"write", faultfs.WriteOps},
-		{"fsync", faultfs.SyncOps},
+		{"write", faultfs.WriteOps, false},
+		{"fsync", faultfs.SyncOps, false},
+		// A dying disk: from call n on, every write and fsync fails.
+		{"dead", faultfs.WriteOps | faultfs.SyncOps, true},
 	}
 	for _, kind := range kinds {
 		for _, cl := range classes {
@@ -511,10 +515,10 @@ func TestTieredDiskFaultSweep(t *testing.T) {
 					t.Fatalf("clean run: %s", strings.Join(p, "\n"))
 				}
 				calls := clean.fs.Count()
-				step := max(1, calls/pick(10, calls))
+				step := max(1, calls/pick(8, calls))
 				st = tieredFaultStats{}
 				for n := 0; ; n += step {
-					r := tieredWorkload(t, kind, seed, writes, faultfs.Options{Ops: cl.ops, FailAt: n, NoSync: true})
+					r := tieredWorkload(t, kind, seed, writes, faultfs.Options{Ops: cl.ops, FailAt: n, Sticky: cl.sticky, NoSync: true})
 					injected := r.fs.Injected()
 					if len(injected) == 0 && n >= calls {
 						// Past the last call: a clean run ends the sweep.
