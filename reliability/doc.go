@@ -45,22 +45,21 @@
 //   - Disk faults under a tiered store (TestTieredDiskFaultSweep): the same
 //     injector as tiered's Options.FS and RestoreOptions.FS, under each
 //     engine, fails the n-th write-class or fsync-class call (or every one
-//     from the n-th on: a dying disk) of a workload
-//     of writes, three Snapshots, a Restore and Close, then two
-//     PrepareRestore(...).Run into a second directory; the object store is
-//     in memory and never fails. Afterwards, on the real file system (no
-//     fsyncs: nothing crashes while checking): every version in the remote
-//     restores, into a fresh directory, to exactly the state read when its
-//     Snapshot returned (or one a failed Snapshot may have committed), and
-//     every version a Snapshot returned is there; both directories reopen
-//     with a state they durably held (per key the value at the last
-//     successful snapshot, restore or Close, or one written since; for the
-//     restore directory one of the versions restored into it) or refuse
-//     with an error naming STORE, RESTORING, CURRENT or a data-* directory,
-//     an interrupted restore then resumes with a restore; a successful
-//     reopen and Close leave no RESTORING; nothing is written outside the
-//     two directories. TestTieredFreshOpenFault fails each call of creating
-//     a new store: the directory must then reopen as an empty store.
+//     from the n-th on: a dying disk) of a workload of writes, three
+//     Snapshots, a Restore and Close, then two PrepareRestore(...).Run into a
+//     second directory; the object store is in memory and never fails.
+//     Afterwards, on the real file system (no fsyncs: nothing crashes while
+//     checking): every version in the remote restores, into a fresh directory,
+//     to exactly the state read when its Snapshot returned (or one a failed
+//     Snapshot may have committed), and every version a Snapshot returned is
+//     there; both directories reopen with a state they durably held (per key
+//     the value at the last successful snapshot, restore or Close, or one
+//     written since; for the restore directory one of the versions restored
+//     into it) or refuse with an error naming STORE, RESTORING, CURRENT or a
+//     data-* directory, an interrupted restore then resumes with a restore; a
+//     successful reopen and Close leave no RESTORING; nothing is written
+//     outside the two directories. TestTieredFreshOpenFault fails each call of
+//     creating a new store: the directory must then reopen as an empty store.
 //
 // # Bugs found and fixed
 //
