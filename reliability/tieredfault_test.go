@@ -493,18 +493,8 @@ func restoreState(ctx context.Context, dir string, remote objstore.Store, v uint
 func TestTieredDiskFaultSweep(t *testing.T) {
 	seed := testSeed(t)
 	writes := pick(40, 150)
-	classes := []struct {
-		name   string
-		ops    faultfs.Op
-		sticky bool
-	}{
-		{"write", faultfs.WriteOps, false},
-		{"fsync", faultfs.SyncOps, false},
-		// A dying disk: from call n on, every write and fsync fails.
-		{"dead", faultfs.WriteOps | faultfs.SyncOps, true},
-	}
 	for _, kind := range kinds {
-		for _, cl := range classes {
+		for _, cl := range faultClasses {
 			t.Run(kind+"/"+cl.name, func(t *testing.T) {
 				clean := tieredWorkload(t, kind, seed, writes, faultfs.Options{Ops: cl.ops, FailAt: -1, NoSync: true})
 				if len(clean.surfaced) > 0 {

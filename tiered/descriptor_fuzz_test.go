@@ -166,6 +166,19 @@ func FuzzDecodeRestoreMarker(f *testing.F) {
 	}, good...)
 }
 
+// remoteCodec is the codec of a remote descriptor stored under key.
+func remoteCodec[T any, P interface {
+	*T
+	descriptor
+}](key string, decode func(string, []byte) (P, error)) descriptorCodec[P] {
+	return descriptorCodec[P]{
+		name:   key,
+		decode: func(b []byte) (P, error) { return decode(key, b) },
+		encode: func(d P) ([]byte, error) { c := *d; return encodeDescriptor(key, P(&c)) },
+		sum:    func(d P) string { return *d.checksum() },
+	}
+}
+
 func FuzzDecodeLease(f *testing.F) {
 	const key = leasePrefix + "00112233aabbccdd-w1"
 	l := sampleLease()
@@ -173,12 +186,7 @@ func FuzzDecodeLease(f *testing.F) {
 	empty.Runs = nil
 	l.FormatVersion, empty.FormatVersion = storeFormatVersion, storeFormatVersion
 	good := encodeSeeds(f, key, &l, &empty)
-	fuzzDescriptor(f, descriptorCodec[*lease]{
-		name:   key,
-		decode: func(b []byte) (*lease, error) { return decodeLease(key, b) },
-		encode: func(l *lease) ([]byte, error) { c := *l; return encodeDescriptor(key, &c) },
-		sum:    func(l *lease) string { return l.Checksum },
-	}, good...)
+	fuzzDescriptor(f, remoteCodec(key, decodeLease), good...)
 }
 
 func FuzzDecodeSweep(f *testing.F) {
@@ -186,10 +194,5 @@ func FuzzDecodeSweep(f *testing.F) {
 	running, done := sampleSweep(false), sampleSweep(true)
 	running.FormatVersion, done.FormatVersion = storeFormatVersion, storeFormatVersion
 	good := encodeSeeds(f, key, &running, &done)
-	fuzzDescriptor(f, descriptorCodec[*sweep]{
-		name:   key,
-		decode: func(b []byte) (*sweep, error) { return decodeSweep(key, b) },
-		encode: func(w *sweep) ([]byte, error) { c := *w; return encodeDescriptor(key, &c) },
-		sum:    func(w *sweep) string { return w.Checksum },
-	}, good...)
+	fuzzDescriptor(f, remoteCodec(key, decodeSweep), good...)
 }
