@@ -593,3 +593,59 @@ func TestTieredFreshOpenFault(t *testing.T) {
 		}
 	}
 }
+
+// TestTieredRestoreMarkerDirSync: Store.Restore writes RESTORING with
+// engines.WriteFileAtomic, whose directory fsync fails after the rename took
+// effect. Restore returns the error and the store goes on serving its old
+// state ("a failure at any point leaves it intact"); a write and a Close
+// that succeed follow. Reopening the directory (no remote: its local state)
+// must then give that write, not refuse it as an unfinished restore that
+// nothing is continuing: the only ways forward the refusal offers (Open with
+// a remote, tierkv restore) discard the write that Close acknowledged.
+func TestTieredRestoreMarkerDirSync(t *testing.T) {
+	t.Skip("bug, reported to the lead: a failed directory fsync of RESTORING in restoreJob.stage leaves RESTORING behind, and the directory no longer reopens locally (tiered/restore.go stage)")
+	ctx := context.Background()
+	dir := t.TempDir()
+	fs := faultfs.New(nil, faultfs.Options{Ops: faultfs.OpSyncDir, FailAt: -1, NoSync: true})
+	s, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: objstore.NewMem(), FS: fs, Engine: "memonly"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(seq uint64) {
+		t.Helper()
+		if err := s.Set([]byte(keyName(1)), makeValue(1, seq, 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(1)
+	v1, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set(2)
+	if _, err := s.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fs.SetFailAt(fs.Count()) // the next directory fsync: RESTORING's
+	_, err = s.Restore(ctx, v1.Version)
+	injected := fs.Injected()
+	if !errors.Is(err, faultfs.ErrInjected) || len(injected) != 1 || injected[0].Path != dir {
+		t.Fatalf("Restore: %v after %v; want the injected failure of the directory fsync of %s", err, injected, dir)
+	}
+	set(3) // the old state still serves
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tiered.Open(ctx, tiered.Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("reopen after a failed Restore and a successful Close: %v", err)
+	}
+	defer r.Close()
+	got, err := readState(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[1].Seq != 3 {
+		t.Fatalf("%s = %v after reopen; want seq 3, written and closed after the failed Restore", keyName(1), got[1])
+	}
+}
