@@ -152,7 +152,11 @@ type tieredFaultRun struct {
 	pending  cands            // union of the states of snapshots that failed (and may have committed)
 	cur      cands            // what the live store may hold now
 	durable  cands            // what the store directory may reopen with
-	dir2Alt  []cands          // the states dir2 may hold (any one of them)
+	// The versions the STORE of each directory may name on reopen: the
+	// version of its last successful snapshot or restore, and those of the
+	// snapshots and restores that failed since (above: any newer version).
+	storeVersions, dir2Versions versionSet
+	dir2Alt                     []cands // the states dir2 may hold (any one of them)
 }
 
 // tieredWorkload runs, in a fresh directory through fs: Open, writes,
@@ -166,6 +170,7 @@ func tieredWorkload(t *testing.T, kind string, seed uint64, writes int, o faultf
 		kind: kind, root: root, dir: filepath.Join(root, "store"), dir2: filepath.Join(root, "restore"),
 		remote: objstore.NewMem(), snaps: map[uint64]cands{},
 		cur: cands{}, durable: cands{}, dir2Alt: []cands{{}},
+		storeVersions: versionSet{exact: map[uint64]bool{0: true}}, dir2Versions: versionSet{exact: map[uint64]bool{0: true}},
 	}
 	r.guard = &pathGuard{FS: engines.OSFS{}, roots: []string{r.dir, r.dir2}}
 	r.fs = faultfs.New(r.guard, o)
@@ -223,6 +228,7 @@ func tieredWorkload(t *testing.T, kind string, seed uint64, writes int, o faultf
 	snapshot := func() {
 		res, err := s.Snapshot(ctx)
 		if fail("snapshot", err) {
+			r.storeVersions.above = true
 			if r.pending == nil {
 				r.pending = r.cur.clone()
 			} else {
@@ -234,6 +240,7 @@ func tieredWorkload(t *testing.T, kind string, seed uint64, writes int, o faultf
 			first = res.Version
 		}
 		r.snaps[res.Version] = r.cur.clone()
+		r.storeVersions = versionSet{exact: map[uint64]bool{res.Version: true}}
 		if got := pin(fmt.Sprintf("snapshot %d", res.Version), r.cur); got != nil {
 			r.snaps[res.Version], r.cur, r.durable = exact(got), exact(got), exact(got)
 		}
@@ -248,8 +255,12 @@ func tieredWorkload(t *testing.T, kind string, seed uint64, writes int, o faultf
 			op := fmt.Sprintf("restore %d", first)
 			if fail(op, err) {
 				pin("failed "+op+" (the old state must be intact)", r.cur)
-			} else if got := pin(op, r.snaps[first]); got != nil {
-				r.cur, r.durable = exact(got), exact(got)
+				r.storeVersions.exact[first] = true
+			} else {
+				r.storeVersions = versionSet{exact: map[uint64]bool{first: true}}
+				if got := pin(op, r.snaps[first]); got != nil {
+					r.cur, r.durable = exact(got), exact(got)
+				}
 			}
 		}
 		doWrites()
@@ -276,18 +287,50 @@ func tieredWorkload(t *testing.T, kind string, seed uint64, writes int, o faultf
 		op := fmt.Sprintf("restore %d into a second directory", v)
 		p, err := tiered.PrepareRestore(ctx, r.dir2, r.remote, v, tiered.RestoreOptions{FS: r.fs, Concurrency: 2})
 		if fail("prepare "+op, err) {
-			r.dir2Alt = append(r.dir2Alt, want)
 			continue
 		}
 		_, err = p.Run(ctx)
 		p.Close()
 		if fail(op, err) {
 			r.dir2Alt = append(r.dir2Alt, want)
+			r.dir2Versions.exact[v] = true
 		} else {
 			r.dir2Alt = []cands{want}
+			r.dir2Versions = versionSet{exact: map[uint64]bool{v: true}}
 		}
 	}
 	return r
+}
+
+// versionSet is a set of versions: those in exact, and with above every
+// version above the highest of them.
+type versionSet struct {
+	exact map[uint64]bool
+	above bool
+}
+
+func (vs versionSet) has(v uint64) bool {
+	if vs.exact[v] {
+		return true
+	}
+	for e := range vs.exact {
+		if vs.above && v > e {
+			return true
+		}
+	}
+	return false
+}
+
+func (vs versionSet) String() string {
+	var out []uint64
+	for v := range vs.exact {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	if vs.above {
+		return fmt.Sprintf("%v or above", out)
+	}
+	return fmt.Sprint(out)
 }
 
 // versionCands returns what version v of the remote may hold: the state
@@ -309,6 +352,7 @@ type tieredFaultStats struct {
 	reopenOK, reopenNamed, resumed                 int // the store directory
 	dir2OK, dir2Named, dir2Resumed                 int // the restore directory
 	versions                                       int // committed versions restored and compared
+	knownLag                                       int // runs that hit the bug of TestTieredSnapshotStoreLag
 }
 
 // checkTieredFaultRun checks one faulted run with the real file system; it
@@ -354,7 +398,7 @@ func checkTieredFaultRun(t *testing.T, r *tieredFaultRun, st *tieredFaultStats) 
 	if len(vs) > 0 {
 		latest = vs[len(vs)-1]
 	}
-	reopen := func(dir string, alts []cands, ok, named, resumed *int) {
+	reopen := func(dir string, alts []cands, versions versionSet, ok, named, resumed *int) {
 		s, err := tiered.Open(ctx, tiered.Options{Dir: dir, FS: checkFS})
 		if err != nil {
 			if !namesLocalFile(err, dir) {
@@ -381,6 +425,15 @@ func checkTieredFaultRun(t *testing.T, r *tieredFaultRun, st *tieredFaultStats) 
 			}
 			*resumed++
 			return
+		}
+		if v := s.Version(); !versions.has(v) {
+			lag := fmt.Sprintf("reopened %s says it holds version %d, but its last snapshot or restore that succeeded (or failed since) is of version %s: %s", dir, v, versions, storeLag)
+			if storeLagOpen && r.storeFaulted() {
+				st.knownLag++
+				t.Logf("known bug: %s", lag)
+			} else {
+				bad("%s", lag)
+			}
 		}
 		got, rerr := readState(s)
 		cerr := s.Close()
@@ -409,8 +462,8 @@ func checkTieredFaultRun(t *testing.T, r *tieredFaultRun, st *tieredFaultStats) 
 		}
 		*ok++
 	}
-	reopen(r.dir, []cands{r.durable}, &st.reopenOK, &st.reopenNamed, &st.resumed)
-	reopen(r.dir2, r.dir2Alt, &st.dir2OK, &st.dir2Named, &st.dir2Resumed)
+	reopen(r.dir, []cands{r.durable}, r.storeVersions, &st.reopenOK, &st.reopenNamed, &st.resumed)
+	reopen(r.dir2, r.dir2Alt, r.dir2Versions, &st.dir2OK, &st.dir2Named, &st.dir2Resumed)
 
 	// (c) Nothing was written outside the two directories.
 	for _, e := range r.guard.escaped {
@@ -426,6 +479,26 @@ func checkTieredFaultRun(t *testing.T, r *tieredFaultRun, st *tieredFaultStats) 
 		}
 	}
 	return problems
+}
+
+// storeLag marks the violation of the known bug TestTieredSnapshotStoreLag
+// reproduces: Snapshot reports success when only the STORE write after the
+// remote commit failed.
+const storeLag = "STORE lags the state"
+
+// storeLagOpen: the bug is not fixed yet, so the sweep counts and logs the
+// runs that hit it (a STORE write failed) instead of failing. Set it to
+// false with the fix (and remove the Skip of TestTieredSnapshotStoreLag).
+const storeLagOpen = true
+
+// storeFaulted reports whether a write of STORE failed in the run.
+func (r *tieredFaultRun) storeFaulted() bool {
+	for _, ev := range r.fs.Injected() {
+		if b := filepath.Base(ev.Path); b == "STORE" || b == "STORE"+engines.TempSuffix {
+			return true
+		}
+	}
+	return false
 }
 
 // namesLocalFile reports whether err names one of the files of the store
@@ -538,8 +611,8 @@ func TestTieredDiskFaultSweep(t *testing.T) {
 						t.Errorf("n=%d (%v; errors returned: %v): %s", n, injected, r.surfaced, p)
 					}
 				}
-				t.Logf("%s %s faults: %d counted calls in a clean run, %d runs (every %d-th call), %d faults injected, %d surfaced (%d not wrapping the injected error), %d swallowed; %d versions restored and checked; store dir: %d reopened, %d refused naming a file (%d interrupted restores resumed); restore dir: %d reopened, %d refused naming a file (%d resumed)",
-					kind, cl.name, calls, st.runs, step, st.injected, st.surfaced, st.chainLost, st.swallowed, st.versions,
+				t.Logf("%s %s faults: %d counted calls in a clean run, %d runs (every %d-th call), %d faults injected, %d surfaced (%d not wrapping the injected error), %d swallowed; %d versions restored and checked; %d hit the known STORE lag bug; store dir: %d reopened, %d refused naming a file (%d interrupted restores resumed); restore dir: %d reopened, %d refused naming a file (%d resumed)",
+					kind, cl.name, calls, st.runs, step, st.injected, st.surfaced, st.chainLost, st.swallowed, st.versions, st.knownLag,
 					st.reopenOK, st.reopenNamed, st.resumed, st.dir2OK, st.dir2Named, st.dir2Resumed)
 			})
 		}
@@ -647,5 +720,86 @@ func TestTieredRestoreMarkerDirSync(t *testing.T) {
 	}
 	if got[1].Seq != 3 {
 		t.Fatalf("%s = %v after reopen; want seq 3, written and closed after the failed Restore", keyName(1), got[1])
+	}
+}
+
+// storeWriteFS fails the creation of STORE.tmp (so every write of STORE)
+// while armed; everything else goes to the real file system.
+type storeWriteFS struct {
+	engines.FS
+	mu    sync.Mutex
+	armed bool
+}
+
+func (f *storeWriteFS) arm(on bool) { f.mu.Lock(); f.armed = on; f.mu.Unlock() }
+
+func (f *storeWriteFS) OpenFile(name string, flag int, perm os.FileMode) (engines.File, error) {
+	f.mu.Lock()
+	armed := f.armed
+	f.mu.Unlock()
+	if armed && filepath.Base(name) == "STORE"+engines.TempSuffix && flag&os.O_CREATE != 0 {
+		return nil, &os.PathError{Op: "open", Path: name, Err: faultfs.ErrInjected}
+	}
+	return f.FS.OpenFile(name, flag, perm)
+}
+
+// TestTieredSnapshotStoreLag: Snapshot commits version 2 to the remote, then
+// fails to record it in STORE (the disk fails from then on, so Close fails
+// to record it too; the process then stops). The engine's sealed state is
+// version 2's, so the directory must reopen (ResumeLocal) as version 2 with
+// the metadata committed with it, or refuse with an error naming STORE: a
+// STORE still naming version 1 makes Metadata() return version 1's
+// metadata beside version 2's state, and the next Snapshot fail with
+// ErrDiverged.
+func TestTieredSnapshotStoreLag(t *testing.T) {
+	t.Skip("bug, reported to the lead: Store.committed only logs a failed STORE write after a commit, so Snapshot reports success while STORE names the previous version (tiered/snapshot.go committed)")
+	ctx := context.Background()
+	dir := t.TempDir()
+	fs := &storeWriteFS{FS: engines.OSFS{}}
+	remote := objstore.NewMem()
+	s, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: remote, FS: fs, Engine: "memonly"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 2; seq++ {
+		if err := s.Set([]byte(keyName(1)), makeValue(1, seq, 3)); err != nil {
+			t.Fatal(err)
+		}
+		fs.arm(seq == 2)
+		res, err := s.Snapshot(ctx, tiered.WithMetadata(map[string]string{"offset": fmt.Sprint(seq)}))
+		switch {
+		case seq == 2 && err != nil:
+			// Reporting the failed local record is fine; the version is
+			// committed all the same (checked below).
+		case err != nil || res.Version != seq:
+			t.Fatalf("Snapshot = version %d, %v; want version %d", res.Version, err, seq)
+		}
+	}
+	if vs, err := manifest.ListVersions(ctx, remote); err != nil || len(vs) != 2 {
+		t.Fatalf("remote versions %v, %v; want 1 and 2", vs, err)
+	}
+	if err := s.Close(); !errors.Is(err, faultfs.ErrInjected) {
+		t.Fatalf("Close with STORE unwritable: %v, want the injected error", err)
+	}
+	r, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: remote, ResumeLocal: true})
+	if err != nil {
+		if !namesLocalFile(err, dir) {
+			t.Fatalf("reopen: %v; want success or an error naming STORE", err)
+		}
+		return
+	}
+	defer r.Close()
+	got, err := readState(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[1].Seq != 2 {
+		t.Fatalf("%s = %v, want seq 2 (sealed by the snapshot of version 2)", keyName(1), got[1])
+	}
+	if v, md := r.Version(), r.Metadata(); v != 2 || md["offset"] != "2" {
+		t.Errorf("reopened directory holds version 2's state but says version %d with metadata %v", v, md)
+	}
+	if _, err := r.Snapshot(ctx); err != nil {
+		t.Errorf("Snapshot after reopening: %v", err)
 	}
 }
