@@ -714,12 +714,8 @@ func TestTieredRestoreMarkerDirSync(t *testing.T) {
 		t.Fatalf("reopen after a failed Restore and a successful Close: %v", err)
 	}
 	defer r.Close()
-	got, err := readState(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got[1].Seq != 3 {
-		t.Fatalf("%s = %v after reopen; want seq 3, written and closed after the failed Restore", keyName(1), got[1])
+	if e := entryOf(t, r, 1); e.Seq != 3 {
+		t.Fatalf("%s = %v after reopen; want seq 3, written and closed after the failed Restore", keyName(1), e)
 	}
 }
 
@@ -789,12 +785,8 @@ func TestTieredSnapshotStoreLag(t *testing.T) {
 		return
 	}
 	defer r.Close()
-	got, err := readState(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got[1].Seq != 2 {
-		t.Fatalf("%s = %v, want seq 2 (sealed by the snapshot of version 2)", keyName(1), got[1])
+	if e := entryOf(t, r, 1); e.Seq != 2 {
+		t.Fatalf("%s = %v, want seq 2 (sealed by the snapshot of version 2)", keyName(1), e)
 	}
 	if v, md := r.Version(), r.Metadata(); v != 2 || md["offset"] != "2" {
 		t.Errorf("reopened directory holds version 2's state but says version %d with metadata %v", v, md)
@@ -802,4 +794,14 @@ func TestTieredSnapshotStoreLag(t *testing.T) {
 	if _, err := r.Snapshot(ctx); err != nil {
 		t.Errorf("Snapshot after reopening: %v", err)
 	}
+}
+
+// entryOf returns what key k holds in g (the zero entry: absent).
+func entryOf(t *testing.T, g getter, k int) entry {
+	t.Helper()
+	got, err := readState(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got[k]
 }
