@@ -743,10 +743,11 @@ func (f *storeWriteFS) OpenFile(name string, flag int, perm os.FileMode) (engine
 // fails to record it in STORE (the disk fails from then on, so Close fails
 // to record it too; the process then stops). The engine's sealed state is
 // version 2's, so the directory must reopen (ResumeLocal) as version 2 with
-// the metadata committed with it, or refuse with an error naming STORE: a
-// STORE still naming version 1 makes Metadata() return version 1's
-// metadata beside version 2's state, and the next Snapshot fail with
-// ErrDiverged.
+// the metadata committed with it, or refuse with an error naming STORE, or,
+// only if Snapshot reported the error, as version 1 (plus writes the caller
+// knows as not snapshotted). Today Snapshot reports success and the
+// directory reopens as version 1: Metadata() returns version 1's metadata
+// beside version 2's state, and the next Snapshot fails with ErrDiverged.
 func TestTieredSnapshotStoreLag(t *testing.T) {
 	t.Skip("bug, reported to the lead: Store.committed only logs a failed STORE write after a commit, so Snapshot reports success while STORE names the previous version (tiered/snapshot.go committed)")
 	ctx := context.Background()
@@ -757,6 +758,7 @@ func TestTieredSnapshotStoreLag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reported := false // the second Snapshot returned an error
 	for seq := uint64(1); seq <= 2; seq++ {
 		if err := s.Set([]byte(keyName(1)), makeValue(1, seq, 3)); err != nil {
 			t.Fatal(err)
@@ -765,8 +767,7 @@ func TestTieredSnapshotStoreLag(t *testing.T) {
 		res, err := s.Snapshot(ctx, tiered.WithMetadata(map[string]string{"offset": fmt.Sprint(seq)}))
 		switch {
 		case seq == 2 && err != nil:
-			// Reporting the failed local record is fine; the version is
-			// committed all the same (checked below).
+			reported = true // the version is committed all the same (checked below)
 		case err != nil || res.Version != seq:
 			t.Fatalf("Snapshot = version %d, %v; want version %d", res.Version, err, seq)
 		}
@@ -788,11 +789,22 @@ func TestTieredSnapshotStoreLag(t *testing.T) {
 	if e := entryOf(t, r, 1); e.Seq != 2 {
 		t.Fatalf("%s = %v, want seq 2 (sealed by the snapshot of version 2)", keyName(1), e)
 	}
-	if v, md := r.Version(), r.Metadata(); v != 2 || md["offset"] != "2" {
-		t.Errorf("reopened directory holds version 2's state but says version %d with metadata %v", v, md)
-	}
-	if _, err := r.Snapshot(ctx); err != nil {
-		t.Errorf("Snapshot after reopening: %v", err)
+	v, md := r.Version(), r.Metadata()
+	switch {
+	case v == 2 && md["offset"] == "2":
+		if _, err := r.Snapshot(ctx); err != nil {
+			t.Errorf("Snapshot after reopening as version 2: %v", err)
+		}
+	case reported && v == 1 && md["offset"] == "1":
+		// Snapshot said version 2 failed: version 1 plus writes not
+		// snapshotted, as far as the caller knows. The remote's version 2
+		// is not known to be this directory's own, so the next Snapshot
+		// may report the divergence.
+		if _, err := r.Snapshot(ctx); err != nil && !errors.Is(err, tiered.ErrDiverged) {
+			t.Errorf("Snapshot after reopening as version 1: %v", err)
+		}
+	default:
+		t.Errorf("reopened directory holds version 2's state but says version %d with metadata %v (the Snapshot of version 2 reported an error: %v)", v, md, reported)
 	}
 }
 
