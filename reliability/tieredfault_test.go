@@ -137,16 +137,13 @@ func (g *pathGuard) MkdirAll(dir string, perm os.FileMode) error {
 // tieredFaultRun is one run of the tiered workload under one fault setting,
 // with the model of what every directory and version may hold.
 type tieredFaultRun struct {
-	kind      string
 	root      string // holds dir and dir2, nothing else
 	dir, dir2 string
 	remote    objstore.Store
 	fs        *faultfs.FS
 	guard     *pathGuard
 
-	openErr  error
 	surfaced []error          // every error the workload got, in order
-	acked    []string         // operations that succeeded, for messages
 	problems []string         // guarantees broken during the workload
 	snaps    map[uint64]cands // what each version this store committed holds
 	pending  cands            // union of the states of snapshots that failed (and may have committed)
@@ -167,7 +164,7 @@ func tieredWorkload(t *testing.T, kind string, seed uint64, writes int, o faultf
 	ctx := context.Background()
 	root := t.TempDir()
 	r := &tieredFaultRun{
-		kind: kind, root: root, dir: filepath.Join(root, "store"), dir2: filepath.Join(root, "restore"),
+		root: root, dir: filepath.Join(root, "store"), dir2: filepath.Join(root, "restore"),
 		remote: objstore.NewMem(), snaps: map[uint64]cands{},
 		cur: cands{}, durable: cands{}, dir2Alt: []cands{{}},
 		storeVersions: versionSet{exact: map[uint64]bool{0: true}}, dir2Versions: versionSet{exact: map[uint64]bool{0: true}},
@@ -180,13 +177,10 @@ func tieredWorkload(t *testing.T, kind string, seed uint64, writes int, o faultf
 			r.surfaced = append(r.surfaced, fmt.Errorf("%s: %w", op, err))
 			return true
 		}
-		r.acked = append(r.acked, op)
 		return false
 	}
 	s, err := tiered.Open(ctx, tiered.Options{Dir: r.dir, Store: r.remote, FS: r.fs, Engine: kind, Params: tinyParams(kind), UploadConcurrency: 2})
-	if fail("open", err) {
-		r.openErr = err
-	}
+	fail("open", err)
 	seq := uint64(0)
 	doWrites := func() {
 		for i := 0; i < writes; i++ {
@@ -550,19 +544,21 @@ func restoreState(ctx context.Context, dir string, remote objstore.Store, v uint
 // fails the n-th write-class call, separately the n-th fsync-class call (a
 // failed file fsync drops the bytes written since the last good one), and
 // separately every write and fsync from the n-th on (a dying disk), under
-// each engine. The object store is in memory and never fails. n
-// sweeps the calls of a clean run (every call under TIERKV_STRESS=1, a
-// spread of them otherwise). After each run, on the real file system: every
-// version in the remote restores, with RestoreTo into a fresh directory, to
-// exactly the state read when its Snapshot returned (or, for a snapshot
-// that reported an error, to a state it may have committed), and every
-// version a Snapshot returned is there; both directories reopen with a
-// state they durably held (per key: the value at the last successful
-// snapshot, restore or Close, or one written since; for the restore
-// directory: one of the versions restored into it, or its state before),
-// or refuse with an error naming one of their files (an interrupted
-// restore must then resume with RestoreTo); a successful reopen and Close
-// leave no RESTORING; and nothing is written outside the two directories.
+// each engine. The object store is in memory and never fails. n sweeps the
+// calls of a clean run (every call under TIERKV_STRESS=1, a spread of them
+// otherwise) until a run injects nothing. After each run, on the real file
+// system (checkFS): every version in the remote restores into a fresh
+// directory to exactly the state read when its Snapshot returned (or, for
+// a snapshot that reported an error, to a state it may have committed),
+// and every version a Snapshot returned is there; both directories reopen
+// with a state they durably held (per key: the value at the last
+// successful snapshot, restore or Close, or one written since; for the
+// restore directory: one of the versions restored into it, or its state
+// before) and say the version of their last successful snapshot or restore
+// (or of one that failed since), or refuse with an error naming one of
+// their files (an interrupted restore must then resume with a restore); a
+// successful reopen and Close leave no RESTORING; and nothing is written
+// outside the two directories.
 func TestTieredDiskFaultSweep(t *testing.T) {
 	seed := testSeed(t)
 	writes := pick(40, 150)
