@@ -108,6 +108,22 @@ func (fr *faultRun) durableCandidates() map[int]map[entry]bool {
 	return c
 }
 
+// faultClass is a class of disk faults a sweep injects.
+type faultClass struct {
+	name   string
+	ops    faultfs.Op
+	sticky bool // every counted call from the n-th on fails
+}
+
+// faultClasses are the classes every disk-fault sweep runs: the n-th
+// write-class call, the n-th fsync-class call, and a dying disk.
+var faultClasses = []faultClass{
+	{"write", faultfs.WriteOps, false},
+	{"fsync", faultfs.SyncOps, false},
+	// A dying disk: from call n on, every write and fsync fails.
+	{"dead", faultfs.WriteOps | faultfs.SyncOps, true},
+}
+
 // faultStats tallies one engine and class of faults.
 type faultStats struct {
 	runs, injected, surfaced, swallowed, chainLost, acksAfter, openFails int
@@ -127,18 +143,8 @@ type faultStats struct {
 func TestDiskFaultSweep(t *testing.T) {
 	seed := testSeed(t)
 	nOps, sealEvery := pick(90, 400), pick(20, 40)
-	classes := []struct {
-		name   string
-		ops    faultfs.Op
-		sticky bool
-	}{
-		{"write", faultfs.WriteOps, false},
-		{"fsync", faultfs.SyncOps, false},
-		// A dying disk: from call n on, every write and fsync fails.
-		{"dead", faultfs.WriteOps | faultfs.SyncOps, true},
-	}
 	for _, kind := range kinds {
-		for _, cl := range classes {
+		for _, cl := range faultClasses {
 			t.Run(kind+"/"+cl.name, func(t *testing.T) {
 				var st faultStats
 				var known []string // fsync faults after which the directory did not reopen

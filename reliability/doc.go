@@ -64,9 +64,41 @@
 //     resumes, downloading only the runs it lacks). TestCrossProcAddRemote
 //     and TestCrossProcReadOnlyNoStore: a local store's first snapshot to
 //     an empty remote, and read-only commands on a missing file:// remote.
+//   - Disk faults under a tiered store (TestTieredDiskFaultSweep): the same
+//     injector as tiered's Options.FS and RestoreOptions.FS, under each
+//     engine, fails the n-th write-class or fsync-class call (or every one
+//     from the n-th on: a dying disk) of a workload of writes, three
+//     Snapshots, a Restore and Close, then two PrepareRestore(...).Run into a
+//     second directory; the object store is in memory and never fails.
+//     Afterwards, on the real file system (no fsyncs: nothing crashes while
+//     checking): every version in the remote restores, into a fresh
+//     directory, to exactly the state read when its Snapshot returned (or one
+//     a failed Snapshot may have committed), and every version a Snapshot
+//     returned is there; both directories reopen with a state they durably
+//     held (per key the value at the last successful snapshot, restore or
+//     Close, or one written since; for the restore directory one of the
+//     versions restored into it) and say the version of their last
+//     successful snapshot or restore, or refuse with an error naming STORE,
+//     RESTORING, CURRENT or a data-* directory (an interrupted restore then
+//     resumes with a restore); a successful reopen and Close leave no
+//     RESTORING; nothing is written outside the two directories.
 //
 // # Bugs found and fixed
 //
+//   - TestTieredFreshOpenFault: when the first STORE write of a new store
+//     failed, Open left data-000001 without STORE and the directory never
+//     opened again, although nothing was written to the store. Now the
+//     generation goes with the failed Open.
+//   - TestTieredRestoreMarkerDirSync: when the directory fsync of RESTORING
+//     failed in Store.Restore, the marker stayed; after the failed Restore,
+//     a write and a successful Close, the directory no longer reopened
+//     locally. Now a failed marker write is undone like any failed stage.
+//   - TestTieredSnapshotStoreLag (and TestKill9File at stress scale: a
+//     writer killed between its manifest create and the STORE write): the
+//     directory reopened as the previous version and the next Snapshot
+//     failed with ErrDiverged. Now STORE records the commit in flight
+//     (pending: version and commit id) before the manifest is created, and
+//     Open settles it against the remote.
 //   - TestDiskFaultCurrentDirSync, TestDiskFaultSweep: when the directory
 //     fsync of engines.WriteFileAtomic failed after its rename took effect,
 //     memonly, hybridlog and lsm deleted the run the new CURRENT named, and

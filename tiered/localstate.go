@@ -43,7 +43,16 @@ type storeFile struct {
 	Data       string            `json:"data"`
 	WriterID   string            `json:"writer_id"`
 	Metadata   map[string]string `json:"metadata,omitempty"`
-	Checksum   string            `json:"checksum"`
+	// Pending is a commit of this state that was attempted and whose
+	// outcome is not recorded yet: settled against the remote at Open.
+	Pending  *pendingCommit `json:"pending,omitempty"`
+	Checksum string         `json:"checksum"`
+}
+
+// pendingCommit names a manifest commit by version and commit id.
+type pendingCommit struct {
+	Version  uint64 `json:"version"`
+	CommitID string `json:"commit_id"`
 }
 
 func (f *storeFile) checksum() *string { return &f.Checksum }
@@ -57,6 +66,8 @@ func (f *storeFile) validate() error {
 		return fmt.Errorf("bad engine kind %q", f.Engine)
 	case f.RollbackOf != 0 && f.RollbackOf <= f.Version:
 		return fmt.Errorf("rollback_of %d is not above version %d", f.RollbackOf, f.Version)
+	case f.Pending != nil && (f.Pending.Version <= f.Version || f.Pending.CommitID == ""):
+		return fmt.Errorf("pending commit %+v is not above version %d", *f.Pending, f.Version)
 	}
 	if _, ok := parseGen(f.Data); !ok {
 		return fmt.Errorf("data directory %q is not %sNNNNNN", f.Data, genPrefix)

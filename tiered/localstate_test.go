@@ -68,29 +68,3 @@ func TestGenNames(t *testing.T) {
 		}
 	}
 }
-
-func FuzzDecodeStoreFile(f *testing.F) {
-	good, _ := encodeStoreFile(sampleStoreFile())
-	f.Add(good)
-	f.Add([]byte(`{}`))
-	f.Add([]byte(`{"format_version":1,"store_id":"x","engine":"lsm","data":"data-000001","checksum":"00000000"}`))
-	f.Add(good[:40])
-	f.Fuzz(func(t *testing.T, b []byte) {
-		sf, err := decodeStoreFile(b)
-		if err != nil {
-			if !errors.Is(err, engines.ErrCorrupt) {
-				t.Fatalf("error %v is not corruption", err)
-			}
-			return
-		}
-		// Whatever decodes re-encodes to something that decodes the same.
-		again, err := encodeStoreFile(sf)
-		if err != nil {
-			t.Fatalf("re-encode of a decoded STORE: %v", err)
-		}
-		sf2, err := decodeStoreFile(again)
-		if err != nil || sf2.Version != sf.Version || sf2.Data != sf.Data || sf2.Engine != sf.Engine {
-			t.Fatalf("round trip: %+v vs %+v, %v", sf, sf2, err)
-		}
-	})
-}

@@ -194,6 +194,10 @@ func (j *restoreJob) stage(ctx context.Context) (err error) {
 	}
 	mk.Staging = append(mk.Staging, name)
 	if err := writeRestoreMarker(j.fs, j.local.dir, mk); err != nil {
+		// It may have landed (a failed directory sync): put back the
+		// marker that was there, or remove it.
+		j.marker = &mk
+		j.abort()
 		return err
 	}
 	j.marker, j.staged = &mk, name

@@ -147,6 +147,16 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 		Metadata:    cfg.metadata,
 		Stats:       stats,
 	}
+	// STORE records the commit before it is attempted, so that a process
+	// that dies before it records the outcome settles it at the next Open
+	// (otherwise the directory would reopen as the parent, diverged from its
+	// own commit).
+	m.CommitID = manifest.NewID(8)
+	s.state.pending, s.state.pendingStale = m, false
+	if err := s.persistLocked(); err != nil {
+		s.state.pending = nil
+		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: record the commit of version %d in %s first: %w", next, storeFileName, err)
+	}
 	// Transient failures are retried with the same manifest (same commit
 	// id): Commit recognises our own manifest if an attempt did land. The
 	// version is never re-chosen.
@@ -156,13 +166,20 @@ func (s *Store) snapshotLocked(ctx context.Context, cfg snapshotConfig) (Snapsho
 	if err != nil {
 		if errors.Is(err, manifest.ErrFenced) {
 			s.state.fenced = true
+			s.state.pending = nil
+			if perr := s.persistLocked(); perr != nil {
+				s.log.Warn("tiered: clear the lost commit in STORE (the next open settles it)", "err", perr)
+			}
 			return SnapshotResult{}, fmt.Errorf("tiered: snapshot: commit version %d: %w", next, err)
 		}
-		// Ambiguous: the manifest may exist. The next snapshot checks.
-		s.state.pending, s.state.pendingStale = m, false
+		// Ambiguous: the manifest may exist. The next snapshot (or Open)
+		// checks.
 		return SnapshotResult{}, fmt.Errorf("tiered: snapshot: commit version %d to remote %s: %w", next, s.remoteName, err)
 	}
-	s.committed(m)
+	res := SnapshotResult{Version: m.Version, Parent: m.Parent}
+	if err := s.committed(m); err != nil {
+		return res, err
+	}
 	return SnapshotResult{
 		Version: m.Version, Parent: m.Parent,
 		Runs: len(m.Runs), NewRuns: m.Stats.NewRuns,
@@ -245,18 +262,18 @@ func (s *Store) secureRuns(ctx context.Context, runs []engines.RunInfo, gen *gen
 }
 
 // committed records that m is now the version the local state descends
-// from.
-func (s *Store) committed(m *manifest.Manifest) {
+// from. If STORE cannot be rewritten, it still names m as the commit in
+// flight, which the next Open settles; the error says so.
+func (s *Store) committed(m *manifest.Manifest) error {
 	s.state.rollbackOf = 0
 	s.state.latest = m.Version
 	s.state.prevRuns = runSet(m.Runs)
 	s.state.pending = nil
 	s.setDescent(m.Version, m.Metadata)
 	if err := s.persistLocked(); err != nil {
-		// The snapshot is durable; only the local record lags. Open with a
-		// remote restores it anyway.
-		s.log.Warn("tiered: record committed version locally", "version", m.Version, "err", err)
+		return fmt.Errorf("tiered: snapshot: version %d is committed, but recording it in %s failed (the next open settles it from the remote): %w", m.Version, storeFileName, err)
 	}
+	return nil
 }
 
 // resolvePending settles a commit that failed ambiguously: if the manifest
@@ -283,13 +300,16 @@ func (s *Store) resolvePending(ctx context.Context) error {
 		s.state.pending = nil
 	case err == nil && got.CommitID == p.CommitID:
 		s.log.Info("tiered: an earlier ambiguous commit did succeed", "version", p.Version)
-		s.committed(got)
+		return s.committed(got)
 	case err == nil:
 		s.state.fenced = true
 		s.state.pending = nil
 		return fmt.Errorf("tiered: snapshot: %w: version %d was committed by writer %s", ErrFenced, p.Version, got.WriterID)
 	case errors.Is(err, manifest.ErrVersionNotFound):
 		s.state.pending = nil
+		if err := s.persistLocked(); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("tiered: snapshot: check earlier commit of version %d: %w", p.Version, err)
 	}

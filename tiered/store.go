@@ -3,6 +3,7 @@ package tiered
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -340,6 +341,16 @@ func (s *Store) openLocal(ctx context.Context, local storeFile) error {
 		return err
 	}
 	s.mu.eng, s.mu.gen = eng, g
+	if p := local.Pending; p != nil {
+		// A commit of this state whose outcome was never recorded (the
+		// process died): settled now when the remote is here, else kept.
+		s.state.pending = &manifest.Manifest{Version: p.Version, CommitID: p.CommitID}
+		if s.remote != nil {
+			if err := s.resolvePending(ctx); err != nil {
+				return fmt.Errorf("tiered: open %s: settle the commit of version %d recorded in %s: %w", s.dir, p.Version, storeFileName, err)
+			}
+		}
+	}
 	return s.persistLocked()
 }
 
@@ -362,8 +373,14 @@ func (s *Store) openFresh() error {
 	}
 	s.mu.eng, s.mu.gen = eng, g
 	if err := s.persistLocked(); err != nil {
-		// STORE may have landed (a failed directory sync): the generation
-		// stays either way, and the next open sees what it is.
+		// STORE may have landed (a failed directory sync): then the
+		// generation stays. If not, nothing names it: it goes, and the
+		// directory is as new again.
+		if _, rerr := engines.ReadFile(s.fs, filepath.Join(s.dir, storeFileName)); errors.Is(rerr, fs.ErrNotExist) {
+			_ = eng.Close()
+			s.mu.eng, s.mu.gen = nil, nil
+			_ = removeAll(s.fs, g.path)
+		}
 		return err
 	}
 	return nil
@@ -420,7 +437,12 @@ func (s *Store) listener(g *generation) engines.Listener {
 // persistLocked writes STORE from the current state (snapMu held, or during
 // Open).
 func (s *Store) persistLocked() error {
+	var pending *pendingCommit
+	if p := s.state.pending; p != nil && !s.state.pendingStale {
+		pending = &pendingCommit{Version: p.Version, CommitID: p.CommitID}
+	}
 	err := writeStoreFile(s.fs, s.dir, storeFile{
+		Pending:    pending,
 		StoreID:    s.state.storeID,
 		Engine:     s.state.kind,
 		Params:     s.state.params,
