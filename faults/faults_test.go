@@ -151,7 +151,7 @@ func faultWorkload(t *testing.T, inner objstore.Store, kind string, n int, seed 
 	logged.SetLogging(true)
 	fs := faultstore.NewWithOptions(logged, seed, faultstore.Options{SlowDelay: 2 * time.Millisecond}, baseRules(faultRate)...)
 	dir := t.TempDir()
-	opts := tiered.Options{Dir: dir, Store: fs, Engine: kind, Params: tinyParams(kind), UploadConcurrency: 2, Logger: discardLogger()}
+	opts := tiered.Options{Dir: dir, ObjectStore: fs, Engine: kind, Params: tinyParams(kind), UploadConcurrency: 2, Logger: discardLogger()}
 	c := &faultCounts{}
 
 	keys := newUniverse(300)
@@ -343,7 +343,7 @@ func checkRemote(t *testing.T, inner objstore.Store, logged *objstore.Counting, 
 	}
 	checkNoRewrite(t, logged.Log())
 
-	verifier := openStore(t, tiered.Options{Dir: t.TempDir(), Store: inner, UploadConcurrency: 2})
+	verifier := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: inner, UploadConcurrency: 2})
 	for _, v := range vs {
 		want, ok := states[v]
 		if !ok {
@@ -406,7 +406,7 @@ func TestEveryFaultKindOnEveryCall(t *testing.T) {
 		t.Run(kind.String(), func(t *testing.T) {
 			inner := objstore.NewMem()
 			fs := faultstore.NewWithOptions(inner, 1, faultstore.Options{SlowDelay: time.Millisecond})
-			s := openStore(t, tiered.Options{Dir: t.TempDir(), Store: fs, Engine: "lsm", Params: tinyParams("lsm"), UploadConcurrency: 1})
+			s := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: fs, Engine: "lsm", Params: tinyParams("lsm"), UploadConcurrency: 1})
 			r := rand.New(rand.NewPCG(uint64(kind), 2))
 			model := state{}
 			states := map[uint64]state{}
@@ -445,7 +445,7 @@ func TestEveryFaultKindOnEveryCall(t *testing.T) {
 			if p, err := tiered.Verify(ctx, inner, nil, true); err != nil || len(p) > 0 {
 				t.Fatalf("verify: %v %v", p, err)
 			}
-			v := openStore(t, tiered.Options{Dir: t.TempDir(), Store: inner})
+			v := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: inner})
 			for ver, want := range states {
 				if _, err := v.Restore(ctx, ver); err != nil {
 					t.Fatal(err)
@@ -468,7 +468,7 @@ func TestRestoreUnderFaults(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, 3))
 	inner := objstore.NewMem()
 	keys := newUniverse(200)
-	w := openStore(t, tiered.Options{Dir: t.TempDir(), Store: inner, Engine: "hybridlog", Params: tinyParams("hybridlog")})
+	w := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: inner, Engine: "hybridlog", Params: tinyParams("hybridlog")})
 	model := state{}
 	states := map[uint64]state{}
 	for range scale(12, 60) {
@@ -487,7 +487,7 @@ func TestRestoreUnderFaults(t *testing.T) {
 	var live *tiered.Store
 	openFailed := 0
 	for live == nil {
-		s, err := tiered.Open(ctx, tiered.Options{Dir: t.TempDir(), Store: fs, Version: 1, Logger: discardLogger()})
+		s, err := tiered.Open(ctx, tiered.Options{Dir: t.TempDir(), ObjectStore: fs, Version: 1, Logger: discardLogger()})
 		if err != nil {
 			if openFailed++; openFailed > 20 {
 				t.Fatalf("open through faults: %v", err)
@@ -527,7 +527,7 @@ func TestAmbiguousCommitThenRestore(t *testing.T) {
 	ctx := ctxT(t)
 	inner := objstore.NewMem()
 	fs := faultstore.New(inner, 1)
-	s := openStore(t, tiered.Options{Dir: t.TempDir(), Store: fs, Engine: "memonly"})
+	s := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: fs, Engine: "memonly"})
 	keys := newUniverse(10)
 	model := state{}
 	set := func(k, v string) {
@@ -587,6 +587,6 @@ func TestAmbiguousCommitThenRestore(t *testing.T) {
 	if res.Version != 3 || m.Parent != 1 {
 		t.Errorf("snapshot after Restore(1): version %d with parent %d; want version 3 with parent 1 (the state descends from 1, not from the pending version 2)", res.Version, m.Parent)
 	}
-	r := openStore(t, tiered.Options{Dir: t.TempDir(), Store: inner, Version: res.Version})
+	r := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: inner, Version: res.Version})
 	checkState(t, r, model, keys, "version 3")
 }

@@ -84,7 +84,7 @@ func fencingRaces(t *testing.T, newStore func(*testing.T) (objstore.Store, strin
 		}
 		w.log = objstore.NewCounting(w.st)
 		w.log.SetLogging(true)
-		s, err := tiered.Open(ctx, tiered.Options{Dir: w.dir, Store: w.log, Engine: engine, Params: tinyParams(engine), Logger: discardLogger()})
+		s, err := tiered.Open(ctx, tiered.Options{Dir: w.dir, ObjectStore: w.log, Engine: engine, Params: tinyParams(engine), Logger: discardLogger()})
 		if err != nil {
 			t.Fatalf("open %s: %v", w.name, err)
 		}
@@ -211,7 +211,7 @@ func fencingRaces(t *testing.T, newStore func(*testing.T) (objstore.Store, strin
 	if p, err := tiered.Verify(ctx, shared, nil, true); err != nil || len(p) > 0 {
 		t.Fatalf("verify deep: %v %v", p, err)
 	}
-	verifier := openStore(t, tiered.Options{Dir: t.TempDir(), Store: shared})
+	verifier := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: shared})
 	for v := uint64(1); v <= uint64(races); v++ {
 		if _, err := verifier.Restore(ctx, v); err != nil {
 			t.Fatalf("restore %d: %v", v, err)
@@ -302,7 +302,7 @@ func TestPausedWriterNeverCommits(t *testing.T) {
 					states := map[uint64]state{}
 
 					// Version 1 by B, so that A starts from a shared history.
-					b := openStore(t, tiered.Options{Dir: t.TempDir(), Store: shared, Engine: "memonly"})
+					b := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: shared, Engine: "memonly"})
 					bModel := state{keys[0]: "b1"}
 					if err := b.Set([]byte(keys[0]), []byte("b1")); err != nil {
 						t.Fatal(err)
@@ -313,7 +313,7 @@ func TestPausedWriterNeverCommits(t *testing.T) {
 					states[1] = bModel.clone()
 
 					g := newGate(shared, p.op, p.prefix)
-					a := openStore(t, tiered.Options{Dir: t.TempDir(), Store: g})
+					a := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: g})
 					if err := a.Set([]byte(keys[1]), []byte("from A")); err != nil {
 						t.Fatal(err)
 					}
@@ -360,7 +360,7 @@ func TestPausedWriterNeverCommits(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					verifier := openStore(t, tiered.Options{Dir: t.TempDir(), Store: shared})
+					verifier := openStore(t, tiered.Options{Dir: t.TempDir(), ObjectStore: shared})
 					for _, v := range vs {
 						m, err := manifest.Load(ctx, shared, v)
 						if err != nil {

@@ -42,7 +42,7 @@ func loadTemplate() error {
 		defer os.RemoveAll(root)
 		for _, kind := range all.Kinds() {
 			mem := objstore.NewMem()
-			s, err := tiered.Open(ctx, tiered.Options{Dir: filepath.Join(root, kind), Store: mem, Engine: kind, Params: tinyParams(kind), Logger: discardLogger()})
+			s, err := tiered.Open(ctx, tiered.Options{Dir: filepath.Join(root, kind), ObjectStore: mem, Engine: kind, Params: tinyParams(kind), Logger: discardLogger()})
 			if err != nil {
 				template.err = err
 				return

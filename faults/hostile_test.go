@@ -145,7 +145,7 @@ func TestHostileRunNames(t *testing.T) {
 
 	// Version 1: a real store's snapshot.
 	keys := newUniverse(50)
-	w := openStore(t, tiered.Options{Dir: filepath.Join(root, "writer"), Store: st, Engine: "lsm", Params: tinyParams("lsm")})
+	w := openStore(t, tiered.Options{Dir: filepath.Join(root, "writer"), ObjectStore: st, Engine: "lsm", Params: tinyParams("lsm")})
 	v1 := state{}
 	for i, k := range keys {
 		v := strings.Repeat(string(rune('a'+i%26)), 40)
@@ -180,7 +180,7 @@ func TestHostileRunNames(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	live := openStore(t, tiered.Options{Dir: filepath.Join(sandbox, "live"), Store: st})
+	live := openStore(t, tiered.Options{Dir: filepath.Join(sandbox, "live"), ObjectStore: st})
 	checkState(t, live, v1, keys, "live store at version 1")
 	targets := []string{filepath.Join(sandbox, "live"), filepath.Join(sandbox, "target"), filepath.Join(sandbox, "open"), filepath.Join(sandbox, "cli")}
 	before := treeState(t, sandbox, targets...)
@@ -224,7 +224,7 @@ func TestHostileRunNames(t *testing.T) {
 				_, err = live.Restore(ctx, 0)
 				refused("Store.Restore(latest)", err)
 				checkState(t, live, v1, keys, "live store after refused restores")
-				s, err := tiered.Open(ctx, tiered.Options{Dir: filepath.Join(sandbox, "open"), Store: st, Logger: discardLogger()})
+				s, err := tiered.Open(ctx, tiered.Options{Dir: filepath.Join(sandbox, "open"), ObjectStore: st, Logger: discardLogger()})
 				if err == nil {
 					_ = s.Close()
 				}

@@ -442,7 +442,7 @@ func newRemoteFixture(t *testing.T, kind string, rng *rand.Rand) *remoteFixture 
 	t.Helper()
 	ctx := context.Background()
 	fx := &remoteFixture{kind: kind, st: objstore.NewMem(), states: map[uint64]state{}}
-	s, err := tiered.Open(ctx, tiered.Options{Dir: t.TempDir(), Store: fx.st, Engine: kind, Params: tinyParams(kind)})
+	s, err := tiered.Open(ctx, tiered.Options{Dir: t.TempDir(), ObjectStore: fx.st, Engine: kind, Params: tinyParams(kind)})
 	if err != nil {
 		t.Fatal(err)
 	}

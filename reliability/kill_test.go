@@ -386,7 +386,7 @@ func checkAfterKill(t *testing.T, sl *slot, rng *rand.Rand, st *killStats, local
 	// is kept for the post-mortem of a failure).
 	pre := filepath.Join(t.TempDir(), "dir")
 	copyDir(t, sl.dir, pre)
-	s, err := tiered.Open(ctx, tiered.Options{Dir: sl.dir, Store: remote, ResumeLocal: true, Engine: sl.kind, UploadConcurrency: 2, CacheBytes: 1 << 20})
+	s, err := tiered.Open(ctx, tiered.Options{Dir: sl.dir, ObjectStore: remote, ResumeLocal: true, Engine: sl.kind, UploadConcurrency: 2, CacheBytes: 1 << 20})
 	var unfinished *tiered.RestoreUnfinishedError
 	if errors.As(err, &unfinished) {
 		// Killed inside a restore, before its commit point: the local state
@@ -395,7 +395,7 @@ func checkAfterKill(t *testing.T, sl *slot, rng *rand.Rand, st *killStats, local
 			t.Fatalf("reopen the killed writer's directory: %v, but the journal shows no restore in flight", err)
 		}
 		st.unfinishedRestores++
-		s, err = tiered.Open(ctx, tiered.Options{Dir: sl.dir, Store: remote, Version: unfinished.Version, Engine: sl.kind, UploadConcurrency: 2, CacheBytes: 1 << 20})
+		s, err = tiered.Open(ctx, tiered.Options{Dir: sl.dir, ObjectStore: remote, Version: unfinished.Version, Engine: sl.kind, UploadConcurrency: 2, CacheBytes: 1 << 20})
 	}
 	if err != nil {
 		t.Fatalf("reopen the killed writer's directory: %v", err)
@@ -433,7 +433,7 @@ func checkAfterKill(t *testing.T, sl *slot, rng *rand.Rand, st *killStats, local
 // metadata committed with it.
 func checkRestore(t *testing.T, ctx context.Context, remote objstore.Store, v, wantV uint64, want state) {
 	t.Helper()
-	s, err := tiered.Open(ctx, tiered.Options{Dir: t.TempDir(), Store: remote, Version: v, UploadConcurrency: 2, CacheBytes: 1 << 20})
+	s, err := tiered.Open(ctx, tiered.Options{Dir: t.TempDir(), ObjectStore: remote, Version: v, UploadConcurrency: 2, CacheBytes: 1 << 20})
 	if err != nil {
 		t.Fatalf("restore version %d into a fresh directory: %v", v, err)
 	}

@@ -58,7 +58,7 @@ func runRestorer(how string) error {
 	fmt.Sscan(os.Getenv(envRVersion), &v)
 	switch how {
 	case "open":
-		s, err := tiered.Open(ctx, tiered.Options{Dir: os.Getenv(envDir), Store: slow, Version: v, UploadConcurrency: 2})
+		s, err := tiered.Open(ctx, tiered.Options{Dir: os.Getenv(envDir), ObjectStore: slow, Version: v, UploadConcurrency: 2})
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func TestCrashDuringRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	params := engines.Params{"threshold": "2048", "max_runs_per_level": "1000", "compaction": "false"}
-	w, err := tiered.Open(ctx, tiered.Options{Dir: t.TempDir(), Store: remote, Engine: "appendlog", Params: params})
+	w, err := tiered.Open(ctx, tiered.Options{Dir: t.TempDir(), ObjectStore: remote, Engine: "appendlog", Params: params})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestCrashDuringRestore(t *testing.T) {
 			}
 			if variant == "open-existing" {
 				// The directory holds version 1; the process restores 2.
-				s, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: remote, Version: 1})
+				s, err := tiered.Open(ctx, tiered.Options{Dir: dir, ObjectStore: remote, Version: 1})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -160,7 +160,7 @@ func TestCrashDuringRestore(t *testing.T) {
 			// Restore again, counting what is downloaded.
 			cnt := objstore.NewCounting(remote)
 			cnt.SetLogging(true)
-			s, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: cnt})
+			s, err := tiered.Open(ctx, tiered.Options{Dir: dir, ObjectStore: cnt})
 			if err != nil {
 				t.Fatalf("%s: restore again after the kill: %v", variant, err)
 			}

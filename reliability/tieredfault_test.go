@@ -179,7 +179,7 @@ func tieredWorkload(t *testing.T, kind string, seed uint64, writes int, o faultf
 		}
 		return false
 	}
-	s, err := tiered.Open(ctx, tiered.Options{Dir: r.dir, Store: r.remote, FS: r.fs, Engine: kind, Params: tinyParams(kind), UploadConcurrency: 2})
+	s, err := tiered.Open(ctx, tiered.Options{Dir: r.dir, ObjectStore: r.remote, FS: r.fs, Engine: kind, Params: tinyParams(kind), UploadConcurrency: 2})
 	fail("open", err)
 	seq := uint64(0)
 	doWrites := func() {
@@ -647,7 +647,7 @@ func TestTieredRestoreMarkerDirSync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	fs := faultfs.New(nil, faultfs.Options{Ops: faultfs.OpSyncDir, FailAt: -1, NoSync: true})
-	s, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: objstore.NewMem(), FS: fs, Engine: "memonly"})
+	s, err := tiered.Open(ctx, tiered.Options{Dir: dir, ObjectStore: objstore.NewMem(), FS: fs, Engine: "memonly"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -733,7 +733,7 @@ func TestTieredSnapshotStoreLag(t *testing.T) {
 	dir := t.TempDir()
 	fs := &storeWriteFS{FS: engines.OSFS{}}
 	remote := objstore.NewMem()
-	s, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: remote, FS: fs, Engine: "memonly"})
+	s, err := tiered.Open(ctx, tiered.Options{Dir: dir, ObjectStore: remote, FS: fs, Engine: "memonly"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -757,7 +757,7 @@ func TestTieredSnapshotStoreLag(t *testing.T) {
 	if err := s.Close(); !errors.Is(err, faultfs.ErrInjected) {
 		t.Fatalf("Close with STORE unwritable: %v, want the injected error", err)
 	}
-	r, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: remote, ResumeLocal: true})
+	r, err := tiered.Open(ctx, tiered.Options{Dir: dir, ObjectStore: remote, ResumeLocal: true})
 	if err != nil {
 		if !namesLocalFile(err, dir) {
 			t.Fatalf("reopen: %v; want success or an error naming STORE", err)

@@ -35,7 +35,7 @@ func TestSnapshotUploadsOnlyNewRuns(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := ctxT(t)
 			cnt := objstore.NewCounting(objstore.NewMem())
-			s := mustOpen(t, Options{Dir: t.TempDir(), Store: cnt, Engine: kind})
+			s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: cnt, Engine: kind})
 			model := map[string]string{}
 			setAll(t, s, model, kvs("a", 2000, 100, 1))
 			r1, err := s.Snapshot(ctx)
@@ -84,7 +84,7 @@ func TestSnapshotUploadsOnlyNewRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			cnt.Reset()
-			s2 := mustOpen(t, Options{Dir: t.TempDir(), Store: cnt})
+			s2 := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: cnt})
 			checkState(t, s2, model, nil, "fresh process")
 			r3, err := s2.Snapshot(ctx)
 			if err != nil {
@@ -113,7 +113,7 @@ func TestResumeLocalUploadsRunsSealedBeforeRestart(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = mustOpen(t, Options{Dir: dir, Store: cnt, ResumeLocal: true})
+	s = mustOpen(t, Options{Dir: dir, ObjectStore: cnt, ResumeLocal: true})
 	checkState(t, s, model, nil, "resumed")
 	res, err := s.Snapshot(ctx)
 	if err != nil {
@@ -155,7 +155,7 @@ func TestRestoreDownloadsOnlyMissingRuns(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := ctxT(t)
 			mem := objstore.NewMem()
-			a := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: kind})
+			a := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: kind})
 			m1state := map[string]string{}
 			setAll(t, a, m1state, kvs("a", 3000, 100, 1))
 			if _, err := a.Snapshot(ctx); err != nil {
@@ -168,7 +168,7 @@ func TestRestoreDownloadsOnlyMissingRuns(t *testing.T) {
 			}
 
 			cnt := objstore.NewCounting(mem)
-			b := mustOpen(t, Options{Dir: t.TempDir(), Store: cnt, Version: 1})
+			b := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: cnt, Version: 1})
 			checkState(t, b, m1state, nil, "b at version 1")
 			m2, _ := b.Manifest(ctx, 2)
 			local := map[string]bool{}
@@ -222,7 +222,7 @@ func TestLogEnginesUploadProportionalToWrites(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := ctxT(t)
 			cnt := objstore.NewCounting(objstore.NewMem())
-			s := mustOpen(t, Options{Dir: t.TempDir(), Store: cnt, Engine: kind})
+			s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: cnt, Engine: kind})
 			model := map[string]string{}
 			setAll(t, s, model, kvs("base", 5000, 100, 9))
 			if _, err := s.Snapshot(ctx); err != nil {

@@ -21,7 +21,7 @@ func TestConcurrentWritersSnapshotsRestores(t *testing.T) {
 			t.Parallel()
 			ctx := ctxT(t)
 			mem := objstore.NewMem()
-			s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: kind, Params: tinyParams(kind)})
+			s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: kind, Params: tinyParams(kind)})
 			const writers, perWriter = 3, 300
 			var acked [writers]atomic.Int64 // keys w-0..w-(acked-1) are written
 			var stop atomic.Bool
@@ -80,7 +80,7 @@ func TestConcurrentWritersSnapshotsRestores(t *testing.T) {
 			// Each snapshot holds at least every write acknowledged before it
 			// started.
 			for _, sn := range snaps {
-				r := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Version: sn.version})
+				r := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Version: sn.version})
 				for w := range writers {
 					for i := int64(0); i < sn.floor[w]; i++ {
 						k := fmt.Sprintf("w%d-%04d", w, i)
@@ -101,7 +101,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	ctx := ctxT(t)
 	base := runtime.NumGoroutine()
 	for _, kind := range testKinds() {
-		s, err := Open(ctx, Options{Dir: t.TempDir(), Store: objstore.NewMem(), Engine: kind, Params: tinyParams(kind), ResumeLocal: true})
+		s, err := Open(ctx, Options{Dir: t.TempDir(), ObjectStore: objstore.NewMem(), Engine: kind, Params: tinyParams(kind), ResumeLocal: true})
 		if err != nil {
 			t.Fatal(err)
 		}

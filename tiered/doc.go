@@ -5,7 +5,7 @@
 // # Basics
 //
 // [Open] opens (or creates) a store in a local directory. With a remote (an
-// object-store URL, or an [objstore.Store] injected through [Options.Store])
+// object-store URL, or an [objstore.Store] injected through [Options.ObjectStore])
 // Open lists the runs the remote already holds, so that nothing is uploaded
 // twice, and restores the latest version (or [Options.Version]), downloading
 // only the runs missing locally; [Store.Metadata] then returns the metadata

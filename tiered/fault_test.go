@@ -20,7 +20,7 @@ func TestRestoreRetriesTransientFaults(t *testing.T) {
 		faultstore.Rule{Ops: []faultstore.Op{faultstore.OpGet}, KeyPrefix: "runs/", Times: 2, Kind: faultstore.Reset},
 		faultstore.Rule{Ops: []faultstore.Op{faultstore.OpGet}, KeyPrefix: "runs/", Times: 1, Kind: faultstore.Unavailable},
 	)
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: fs})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: fs})
 	checkState(t, s, v2, nil, "restored through faults")
 	if n := len(fs.Injected()); n != 3 {
 		t.Fatalf("%d faults injected, want 3: %v", n, fs.Injected())
@@ -34,7 +34,7 @@ func TestRestorePermanentFaultKeepsOldState(t *testing.T) {
 	mem, w, v1, _ := twoVersions(t, "lsm")
 	w.Close()
 	fs := faultstore.New(mem, 1)
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: fs, Version: 1})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: fs, Version: 1})
 	fs.SetRules(faultstore.Rule{Ops: []faultstore.Op{faultstore.OpGet}, KeyPrefix: "runs/", Kind: faultstore.Unavailable})
 	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
@@ -59,7 +59,7 @@ func TestSnapshotFaultSweep(t *testing.T) {
 	for _, kind := range []faultstore.Kind{faultstore.Unavailable, faultstore.Ambiguous, faultstore.Timeout} {
 		mem := objstore.NewMem()
 		fs := faultstore.New(mem, 7)
-		s := mustOpen(t, Options{Dir: t.TempDir(), Store: fs, Engine: "lsm", Params: tinyParams("lsm")})
+		s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: fs, Engine: "lsm", Params: tinyParams("lsm")})
 		model := map[string]string{}
 		want := uint64(1)
 		for n := 0; n < 40; n++ {
@@ -89,7 +89,7 @@ func TestSnapshotFaultSweep(t *testing.T) {
 			t.Fatalf("%s: verify: %v, %v", kind, p, err)
 		}
 		vs, _ := manifest.ListVersions(ctx, mem)
-		r := mustOpen(t, Options{Dir: t.TempDir(), Store: mem})
+		r := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem})
 		checkState(t, r, model, nil, kind.String()+": restore after the sweep")
 		t.Logf("%s: %d versions committed through %d injected faults", kind, len(vs), len(fs.Injected()))
 	}
@@ -103,7 +103,7 @@ func TestAmbiguousCommitSettledByNextSnapshot(t *testing.T) {
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
 	fs := faultstore.New(mem, 3)
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: fs, Engine: "memonly"})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: fs, Engine: "memonly"})
 	model := map[string]string{}
 	setAll(t, s, model, map[string]string{"a": "1"})
 	fs.SetRules(faultstore.Rule{Ops: []faultstore.Op{faultstore.OpPut, faultstore.OpGet}, KeyPrefix: "manifests/", Kind: faultstore.Ambiguous})
@@ -122,6 +122,6 @@ func TestAmbiguousCommitSettledByNextSnapshot(t *testing.T) {
 	if err != nil || res.Version != 2 || res.Parent != 1 {
 		t.Fatalf("snapshot after the ambiguous commit: %+v, %v; want version 2, parent 1", res, err)
 	}
-	r := mustOpen(t, Options{Dir: t.TempDir(), Store: mem})
+	r := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem})
 	checkState(t, r, model, nil, "after settled ambiguous commit")
 }

@@ -16,9 +16,9 @@ func TestFencingTwoWriters(t *testing.T) {
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
 	for round := range 4 {
-		a := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "memonly"})
+		a := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "memonly"})
 		cb := objstore.NewCounting(mem)
-		b := mustOpen(t, Options{Dir: t.TempDir(), Store: cb, Engine: "memonly"})
+		b := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: cb, Engine: "memonly"})
 		want := uint64(round + 1)
 		if err := a.Set([]byte("who"), []byte("a")); err != nil {
 			t.Fatal(err)
@@ -94,8 +94,8 @@ func TestFencingTwoWriters(t *testing.T) {
 func TestPausedWriterNeverCommitsPastOthers(t *testing.T) {
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
-	paused := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "memonly"})
-	other := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "memonly"})
+	paused := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "memonly"})
+	other := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "memonly"})
 	for i := range 2 {
 		_ = other.Set([]byte("k"), []byte{byte(i)})
 		if _, err := other.Snapshot(ctx); err != nil {

@@ -41,7 +41,7 @@ func TestGCFromAnotherProcessNeverBreaksACommit(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := ctxT(t)
 			mem := objstore.NewMem()
-			s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: kind, Params: tinyParams(kind)})
+			s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: kind, Params: tinyParams(kind)})
 			model := map[string]string{}
 			setAll(t, s, model, kvs("a", 200, 50, 8))
 			if _, err := s.Snapshot(ctx); err != nil {
@@ -114,7 +114,7 @@ func waitUploads(t *testing.T, s *Store) {
 func TestLapsedLeaseIsRenewedAndChecked(t *testing.T) {
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "lsm", Params: tinyParams("lsm"), LeaseTTL: time.Second})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "lsm", Params: tinyParams("lsm"), LeaseTTL: time.Second})
 	model := map[string]string{}
 	setAll(t, s, model, kvs("a", 300, 50, 10))
 	if _, err := s.Snapshot(ctx); err != nil {
@@ -150,7 +150,7 @@ func TestLapsedLeaseIsRenewedAndChecked(t *testing.T) {
 func TestSnapshotsBesideAGCLoop(t *testing.T) {
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "lsm", Params: tinyParams("lsm")})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "lsm", Params: tinyParams("lsm")})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var gcs int
@@ -208,7 +208,7 @@ func TestGCRemovesKilledUploadTemporaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: st})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: st})
 	setAll(t, s, map[string]string{}, kvs("k", 20, 20, 12))
 	if _, err := s.Snapshot(ctx); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ func committedDir(t *testing.T, kind string) (string, objstore.Store) {
 	t.Helper()
 	mem := objstore.NewMem()
 	dir := t.TempDir()
-	s := mustOpen(t, Options{Dir: dir, Store: mem, Engine: kind, Params: tinyParams(kind)})
+	s := mustOpen(t, Options{Dir: dir, ObjectStore: mem, Engine: kind, Params: tinyParams(kind)})
 	setAll(t, s, map[string]string{}, kvs("k", 200, 40, 5))
 	if _, err := s.Snapshot(ctxT(t)); err != nil {
 		t.Fatal(err)
@@ -92,13 +92,13 @@ func TestMissingLocalMetadataFailsClosed(t *testing.T) {
 				before := treeDigest(t, dir)
 				for _, o := range []Options{
 					{Dir: dir},
-					{Dir: dir, Store: mem, ResumeLocal: true},
-					{Dir: dir, Store: mem},
+					{Dir: dir, ObjectStore: mem, ResumeLocal: true},
+					{Dir: dir, ObjectStore: mem},
 				} {
 					s, err := Open(ctxT(t), o)
 					if err == nil {
 						_ = s.Close()
-						t.Fatalf("%s: Open(ResumeLocal %v, remote %v) succeeded", damage, o.ResumeLocal, o.Store != nil)
+						t.Fatalf("%s: Open(ResumeLocal %v, remote %v) succeeded", damage, o.ResumeLocal, o.ObjectStore != nil)
 					}
 					if !strings.Contains(err.Error(), named) || !errors.Is(err, engines.ErrCorrupt) {
 						t.Fatalf("%s: %v; want a corruption error naming %s", damage, err, named)
@@ -120,7 +120,7 @@ func TestForeignDirectoryIsRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range []Options{{Dir: dir}, {Dir: dir, Store: objstore.NewMem()}} {
+	for _, o := range []Options{{Dir: dir}, {Dir: dir, ObjectStore: objstore.NewMem()}} {
 		_, err := Open(ctxT(t), o)
 		if !errors.Is(err, ErrNotAStore) || !strings.Contains(err.Error(), "notes.txt") {
 			t.Fatalf("Open of a foreign directory: %v; want ErrNotAStore naming notes.txt", err)
@@ -149,7 +149,7 @@ func TestForeignDirectoryIsRefused(t *testing.T) {
 func TestInterruptedRestoreIsResumedOnly(t *testing.T) {
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
-	src := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "appendlog", Params: tinyParams("appendlog")})
+	src := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "appendlog", Params: tinyParams("appendlog")})
 	model := map[string]string{}
 	setAll(t, src, model, kvs("k", 400, 100, 7))
 	res, err := src.Snapshot(ctx)
@@ -177,7 +177,7 @@ func TestInterruptedRestoreIsResumedOnly(t *testing.T) {
 		t.Fatal("progress never passed half-way")
 	}
 	before := treeDigest(t, killed)
-	for _, o := range []Options{{Dir: killed}, {Dir: killed, Store: mem, ResumeLocal: true}} {
+	for _, o := range []Options{{Dir: killed}, {Dir: killed, ObjectStore: mem, ResumeLocal: true}} {
 		_, err := Open(ctx, o)
 		if !errors.Is(err, ErrRestoreUnfinished) || !strings.Contains(err.Error(), restoringFileName) {
 			t.Fatalf("local open of an interrupted restore: %v; want ErrRestoreUnfinished naming %s", err, restoringFileName)

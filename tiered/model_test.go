@@ -45,7 +45,7 @@ func runModel(t *testing.T, kind, backend string, seed uint64) {
 		remote = st
 	}
 	opts := func(dir string, resume bool) Options {
-		return Options{Dir: dir, Store: remote, Engine: kind, Params: tinyParams(kind), ResumeLocal: resume,
+		return Options{Dir: dir, ObjectStore: remote, Engine: kind, Params: tinyParams(kind), ResumeLocal: resume,
 			CacheBytes: 1 << 20, UploadConcurrency: 2, Logger: testLogger(t)}
 	}
 	dir := t.TempDir()

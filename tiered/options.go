@@ -34,10 +34,10 @@ type Options struct {
 	// minio://host:port/bucket/prefix, mem://name). Default: "" (no remote;
 	// the store is local only and Snapshot returns ErrNoRemote).
 	Remote string
-	// Store, when non-nil, is the object store to use instead of Remote;
-	// tests inject mem, counting or fault-injecting stores. The Store does
-	// not close it. Default: nil.
-	Store objstore.Store
+	// ObjectStore, when non-nil, is the object store to use instead of
+	// Remote; tests inject mem, counting or fault-injecting stores. The Store
+	// does not close it. Default: nil.
+	ObjectStore objstore.Store
 	// Engine is the engine kind: "lsm", "hybridlog", "appendlog" or
 	// "memonly". Default: the kind recorded in the local state (with
 	// ResumeLocal or without a remote) or in the restored manifest; for a new
@@ -108,8 +108,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("tiered: Options.LeaseTTL=%s is invalid: want at least 1s", o.LeaseTTL)
 	case o.CacheBytes < 0:
 		return fmt.Errorf("tiered: Options.CacheBytes=%d is invalid: want a positive size", o.CacheBytes)
-	case o.Version != 0 && o.Remote == "" && o.Store == nil:
-		return fmt.Errorf("tiered: Options.Version=%d needs a remote (Options.Remote or Options.Store)", o.Version)
+	case o.Version != 0 && o.Remote == "" && o.ObjectStore == nil:
+		return fmt.Errorf("tiered: Options.Version=%d needs a remote (Options.Remote or Options.ObjectStore)", o.Version)
 	case o.Version != 0 && o.ResumeLocal:
 		return fmt.Errorf("tiered: Options.Version=%d and Options.ResumeLocal exclude each other: a version is restored from the remote", o.Version)
 	}

@@ -19,7 +19,7 @@ func TestRemoteReadsRetried(t *testing.T) {
 		faultstore.Rule{Ops: reads, KeyPrefix: "manifests/", Times: 3, Kind: faultstore.Unavailable},
 		faultstore.Rule{Ops: reads, Times: 2, Kind: faultstore.Reset},
 	)
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: fs})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: fs})
 	checkState(t, s, v2, nil, "opened through read faults")
 	ctx := context.Background()
 	fs.SetRules(faultstore.Rule{Ops: reads, Times: 3, Kind: faultstore.TooManyRequests})

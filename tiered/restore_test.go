@@ -20,7 +20,7 @@ func twoVersions(t *testing.T, kind string) (objstore.Store, *Store, map[string]
 	t.Helper()
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: kind})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: kind})
 	v1 := map[string]string{}
 	setAll(t, s, v1, kvs("a", 500, 64, 1))
 	if _, err := s.Snapshot(ctx, WithMetadata(map[string]string{"offset": "1"})); err != nil {
@@ -82,7 +82,7 @@ func TestFailedRestoreKeepsOldState(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Version: 1})
+			s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Version: 1})
 			model := cloneMap(v1)
 			setAll(t, s, model, map[string]string{"local": "write"})
 			_, err := s.Restore(ctx, 2)
@@ -113,7 +113,7 @@ func TestFailedRestoreKeepsOldState(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s = mustOpen(t, Options{Dir: s.dir, Store: mem, ResumeLocal: true})
+			s = mustOpen(t, Options{Dir: s.dir, ObjectStore: mem, ResumeLocal: true})
 			checkState(t, s, model, nil, "reopened after failed restore")
 		})
 	}
@@ -125,7 +125,7 @@ func TestRestoreMetadataAndParent(t *testing.T) {
 	ctx := ctxT(t)
 	mem, w, v1, v2 := twoVersions(t, "lsm")
 	w.Close()
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem})
 	if md := s.Metadata(); md["offset"] != "2" || s.Version() != 2 {
 		t.Fatalf("open: metadata %v, version %d; want offset 2 at version 2", md, s.Version())
 	}
@@ -186,19 +186,19 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 
-	_, err := Open(ctx, Options{Dir: t.TempDir(), Store: mem, Version: 7})
+	_, err := Open(ctx, Options{Dir: t.TempDir(), ObjectStore: mem, Version: 7})
 	oneLine(t, err, "version 7", "2")
 	if !errors.Is(err, ErrVersionNotFound) {
 		t.Fatalf("missing version: %v does not match ErrVersionNotFound", err)
 	}
 
-	_, err = Open(ctx, Options{Dir: t.TempDir(), Store: mem, Engine: "memonly"})
+	_, err = Open(ctx, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "memonly"})
 	oneLine(t, err, `"lsm"`, `"memonly"`)
 	if !errors.Is(err, ErrKindMismatch) {
 		t.Fatalf("kind mismatch at open: %v", err)
 	}
 
-	m := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "memonly", ResumeLocal: true})
+	m := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "memonly", ResumeLocal: true})
 	_, err = m.Restore(ctx, 1)
 	oneLine(t, err, "version 1", `"lsm"`, `"memonly"`)
 	if !errors.Is(err, ErrKindMismatch) {

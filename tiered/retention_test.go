@@ -20,7 +20,7 @@ func fiveVersions(t *testing.T) (objstore.Store, *Store, map[uint64]map[string]s
 	t.Helper()
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "lsm", Params: tinyParams("lsm")})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "lsm", Params: tinyParams("lsm")})
 	model := map[string]string{}
 	states := map[uint64]map[string]string{}
 	for i := range 5 {
@@ -131,7 +131,7 @@ func TestForgetAndGC(t *testing.T) {
 		t.Fatalf("verify after gc: %v, %v", problems, err)
 	}
 	for _, v := range []uint64{1, 4, 5} {
-		r := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Version: v})
+		r := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Version: v})
 		checkState(t, r, states[v], nil, "restore after gc")
 		r.Close()
 	}
@@ -142,7 +142,7 @@ func TestForgetAndGC(t *testing.T) {
 func TestStoreGCProtectsLocalAndInFlightRuns(t *testing.T) {
 	ctx := ctxT(t)
 	mem := objstore.NewMem()
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "lsm", Params: tinyParams("lsm")})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "lsm", Params: tinyParams("lsm")})
 	model := map[string]string{}
 	setAll(t, s, model, kvs("k", 400, 60, 1)) // many flushes, uploaded in the background
 	if _, err := s.Snapshot(ctx); err != nil {
@@ -173,7 +173,7 @@ func TestStoreGCProtectsLocalAndInFlightRuns(t *testing.T) {
 	if err != nil || len(problems) != 0 {
 		t.Fatalf("verify: %v, %v", problems, err)
 	}
-	r := mustOpen(t, Options{Dir: t.TempDir(), Store: mem})
+	r := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem})
 	checkState(t, r, model, nil, "restore after concurrent gc")
 }
 
@@ -209,7 +209,7 @@ func TestSnapshotAsyncAndMetrics(t *testing.T) {
 	ctx := ctxT(t)
 	reg := prometheus.NewRegistry()
 	mem := objstore.NewMem()
-	s := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Engine: "lsm", Registerer: reg})
+	s := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Engine: "lsm", Registerer: reg})
 	model := map[string]string{}
 	var hs []*SnapshotHandle
 	for i := range 3 {
@@ -241,7 +241,7 @@ func TestSnapshotAsyncAndMetrics(t *testing.T) {
 	}
 
 	// Metrics were registered while open and are unregistered by Close.
-	s2 := mustOpen(t, Options{Dir: t.TempDir(), Store: mem, Registerer: reg})
+	s2 := mustOpen(t, Options{Dir: t.TempDir(), ObjectStore: mem, Registerer: reg})
 	checkState(t, s2, model, nil, "after async snapshots")
 	mfs, err := reg.Gather()
 	if err != nil {

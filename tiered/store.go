@@ -3,8 +3,8 @@ package tiered
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -200,13 +200,13 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 	return s, nil
 }
 
-// openRemote opens o.Store or o.Remote and starts the uploader.
+// openRemote opens o.ObjectStore or o.Remote and starts the uploader.
 func (s *Store) openRemote(ctx context.Context) error {
 	switch {
-	case s.o.Store != nil:
-		s.remote = withReadRetries(s.o.Store)
-		s.remoteName = "(Options.Store)"
-		if str, ok := s.o.Store.(fmt.Stringer); ok {
+	case s.o.ObjectStore != nil:
+		s.remote = withReadRetries(s.o.ObjectStore)
+		s.remoteName = "(Options.ObjectStore)"
+		if str, ok := s.o.ObjectStore.(fmt.Stringer); ok {
 			s.remoteName = objstore.Redact(str.String())
 		}
 	case s.o.Remote != "":

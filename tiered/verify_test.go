@@ -32,7 +32,7 @@ func TestVerifyJudgesByManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := mustOpen(t, Options{Dir: filepath.Join(base, "dir"), Store: orig, Engine: "lsm"})
+	s := mustOpen(t, Options{Dir: filepath.Join(base, "dir"), ObjectStore: orig, Engine: "lsm"})
 	setAll(t, s, map[string]string{}, kvs("a", 300, 64, 1))
 	if _, err := s.Snapshot(ctx); err != nil {
 		t.Fatal(err)

@@ -159,7 +159,7 @@ func Snapshots(e *Env) error {
 		for _, r := range rs {
 			series := engine + "/" + r.name
 			dir := e.Dir("snap-" + engine)
-			st, err := tiered.Open(ctx, tiered.Options{Dir: dir, Store: r.store, Engine: engine, Params: compareParams(engine)})
+			st, err := tiered.Open(ctx, tiered.Options{Dir: dir, ObjectStore: r.store, Engine: engine, Params: compareParams(engine)})
 			if err != nil {
 				return fmt.Errorf("open %s: %w", series, err)
 			}
