@@ -122,27 +122,43 @@ func decodeSweep(key string, b []byte) (*sweep, error) {
 	return w, nil
 }
 
-// putDescriptor writes d under key (replacing it unless ifAbsent).
+// putDescriptor writes d under key (replacing it unless ifAbsent). A
+// replacing write is idempotent and retried on transient errors; a create
+// is not (a lost reply would then look like a conflict).
 func putDescriptor(ctx context.Context, st objstore.Store, key string, d descriptor, format *int, ifAbsent bool) error {
 	*format = storeFormatVersion
 	b, err := encodeDescriptor(key, d)
 	if err != nil {
 		return err
 	}
-	return st.Put(ctx, key, bytes.NewReader(b), int64(len(b)), objstore.PutOptions{IfAbsent: ifAbsent})
+	put := func(ctx context.Context) error {
+		return st.Put(ctx, key, bytes.NewReader(b), int64(len(b)), objstore.PutOptions{IfAbsent: ifAbsent})
+	}
+	if ifAbsent {
+		return put(ctx)
+	}
+	return objstore.Retry(ctx, retryOptions, put)
 }
 
-// getDescriptor reads key and decodes it.
+// getDescriptor reads key and decodes it. A transient failure, also while
+// reading the body, is retried whole.
 func getDescriptor[T any](ctx context.Context, st objstore.Store, key string, decode func(string, []byte) (T, error)) (T, error) {
-	var zero T
-	rc, _, err := st.Get(ctx, key)
+	var b []byte
+	err := objstore.Retry(ctx, retryOptions, func(ctx context.Context) error {
+		rc, _, err := st.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		b, err = io.ReadAll(io.LimitReader(rc, maxRemoteDescriptor+1))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", key, err)
+		}
+		return nil
+	})
 	if err != nil {
+		var zero T
 		return zero, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxRemoteDescriptor+1))
-	if err != nil {
-		return zero, fmt.Errorf("read %s: %w", key, err)
 	}
 	return decode(key, b)
 }
@@ -284,15 +300,16 @@ func (g *guard) settledSweep(ctx context.Context, key string) (*sweep, error) {
 	delay := 20 * time.Millisecond
 	for {
 		w, err := getDescriptor(ctx, g.st, key, decodeSweep)
-		if err != nil {
-			if errors.Is(err, objstore.ErrNotExist) {
-				return nil, err
-			}
+		switch {
+		case errors.Is(err, objstore.ErrNotExist):
+			return nil, err
+		case err != nil && !objstore.Retryable(err):
 			return nil, fmt.Errorf("read gc sweep %s: %w", key, err)
-		}
-		if w.Done || time.Now().After(w.Deadline) {
+		case err == nil && (w.Done || time.Now().After(w.Deadline)):
 			return w, nil
 		}
+		// Running (or unreadable for now): poll until it is done or past
+		// its deadline; ctx bounds the wait.
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("wait for gc sweep %s to finish: %w", key, ctx.Err())

@@ -193,7 +193,7 @@ func (s *Store) protectedRuns() (map[string]bool, error) {
 	return prot, nil
 }
 
-func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool, log *slog.Logger, protected func() (map[string]bool, error)) (GCResult, error) {
+func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool, log *slog.Logger, protected func() (map[string]bool, error)) (_ GCResult, err error) {
 	if grace < 0 {
 		return GCResult{}, fmt.Errorf("tiered: gc: grace %s is invalid: want 0 or more", grace)
 	}
@@ -230,6 +230,16 @@ func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool
 		if err := putDescriptor(ctx, st, recKey, rec, &rec.FormatVersion, true); err != nil {
 			return GCResult{}, fmt.Errorf("tiered: gc: write sweep record %s: %w", recKey, err)
 		}
+		defer func() {
+			// A pass that stops early still says what it deleted, so that
+			// writers need not wait for its deadline.
+			if err != nil && !rec.Done {
+				rec.Done = true
+				if perr := putDescriptor(ctx, st, recKey, rec, &rec.FormatVersion, false); perr != nil {
+					log.Warn("tiered: gc: mark the sweep record of a failed pass done (writers wait for its deadline)", "record", recKey, "err", perr)
+				}
+			}
+		}()
 	}
 	leased, staleLeases, err := liveLeaseRuns(ctx, st, time.Now())
 	if err != nil {
@@ -251,10 +261,11 @@ func gc(ctx context.Context, st objstore.Store, grace time.Duration, dryRun bool
 			if rec != nil && time.Now().After(rec.Deadline) {
 				return res, fmt.Errorf("tiered: gc: sweep ran past its deadline (%s) after deleting %d runs; run gc again", sweepTimeout, len(res.Deleted))
 			}
+			// Recorded first: a delete that fails may still have happened.
+			rec.Deleted = append(rec.Deleted, name)
 			if err := st.Delete(ctx, obj.Key); err != nil {
 				return res, fmt.Errorf("tiered: gc: delete %s: %w", obj.Key, err)
 			}
-			rec.Deleted = append(rec.Deleted, name)
 		}
 		res.Deleted = append(res.Deleted, obj.Key)
 		res.Bytes += obj.Size
