@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -50,9 +49,11 @@ func TestMain(m *testing.M) {
 func tierkvCLI(t *testing.T) string {
 	t.Helper()
 	cliBuild.once.Do(func() {
+		// go test puts its own toolchain first on PATH.
 		goCmd, err := exec.LookPath("go")
 		if err != nil {
-			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+			cliBuild.err = fmt.Errorf("find the go command to build the CLI (put go on PATH): %w", err)
+			return
 		}
 		if cliBuild.dir, err = os.MkdirTemp("", "tierkv-reliability-cli-"); err != nil {
 			cliBuild.err = err
