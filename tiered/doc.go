@@ -29,7 +29,10 @@
 // to pick another number. Transient commit failures are retried with the
 // same manifest (same commit id), so an attempt that landed is recognised as
 // ours; a commit that still fails ambiguously is settled by the next
-// Snapshot, which reads back that one version first. [Store.SnapshotAsync]
+// Snapshot, which reads back that one version first. STORE records each
+// commit before it is attempted, so a process that dies before it knows the
+// outcome has it settled by the next Open with the remote, and reopens as
+// its own version rather than diverged from it. [Store.SnapshotAsync]
 // does the same in the background and returns a handle. Snapshots are
 // serialized.
 //
@@ -194,6 +197,8 @@
 //	| version          | remote version the local state descends from; 0   |
 //	| rollback_of      | remote latest when version was restored below it  |
 //	|                  | (a deliberate rollback); absent otherwise         |
+//	| pending          | version and commit_id of a commit of this state   |
+//	|                  | not known to have landed; absent otherwise        |
 //	| data             | engine directory, "data-" + 6+ decimal digits     |
 //	| writer_id        | host/pid/nonce of the process that last opened it |
 //	| metadata         | user metadata of that version (may be absent)     |
