@@ -188,10 +188,14 @@ func faultWorkload(t *testing.T, inner objstore.Store, kind string, n int, seed 
 			if s.Version() != lastKnown {
 				t.Fatalf("step %d: reopened at version %d, latest committed is %d", step, s.Version(), lastKnown)
 			}
-			current, descent = states[lastKnown].clone(), lastKnown
-			if current == nil {
-				current = state{}
+			if vs, err := manifest.ListVersions(ctx, inner); err != nil || len(vs) > 0 || lastKnown != 0 {
+				current, descent = states[lastKnown].clone(), lastKnown
+				if current == nil {
+					current = state{}
+				}
 			}
+			// else: a remote with no version yet keeps the local state (it is
+			// never discarded implicitly), writes since the open included.
 			checkState(t, s, current, keys, fmt.Sprintf("step %d: reopened at version %d", step, lastKnown))
 		case len(states) > 0 && r.IntN(20) == 0: // restore a random version
 			vs := slices.Sorted(maps.Keys(states))

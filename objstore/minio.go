@@ -229,6 +229,11 @@ func (r minioReader) Read(p []byte) (int, error) {
 	n, err := r.Object.Read(p)
 	if err != nil && err != io.EOF {
 		err = r.s.mapErr("get", r.key, err)
+		if errors.Is(err, ErrPrecondition) {
+			// minio-go pins the ETag it saw: the object was replaced while
+			// it was read. Reading it again gives the new one.
+			err = fmt.Errorf("objstore: minio get %s: the object changed while it was read: %w", r.key, ErrVanished)
+		}
 	}
 	return n, err
 }
