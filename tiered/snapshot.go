@@ -244,7 +244,6 @@ func (s *Store) secureRuns(ctx context.Context, runs []engines.RunInfo, gen *gen
 		}
 		if len(suspects) > 0 {
 			s.log.Info("tiered: uploading again runs a gc may have deleted", "runs", len(suspects))
-			s.up.Forget(suspects...)
 			for _, name := range suspects {
 				s.up.Enqueue(byName[name], filepath.Join(gen.path, name))
 			}
