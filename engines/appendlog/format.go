@@ -56,7 +56,7 @@ func appendFooter(dst []byte, ft footer, magic [8]byte) []byte {
 func decodeFooter(b []byte, magic [8]byte, file string, fileSize int64) (footer, error) {
 	off := fileSize - footerSize
 	if fileSize < footerSize || len(b) != footerSize {
-		return footer{}, engines.Corruptf(file, 0, "file of %d bytes is shorter than its %d-byte footer", fileSize, footerSize)
+		return footer{}, engines.Corruptf(file, engines.UnknownOffset, "file of %d bytes is shorter than its %d-byte footer", fileSize, footerSize)
 	}
 	if !bytes.Equal(b[28:36], magic[:]) {
 		return footer{}, engines.Corruptf(file, off+28, "bad footer magic %q, want %q", b[28:36], magic[:])
@@ -116,7 +116,7 @@ func appendHintEntry(dst []byte, kind byte, key []byte, off uint64, n uint32) []
 func decodeHint(data []byte, file string, runBody uint64, fn func(kind byte, key []byte, off uint64, n uint32)) (footer, error) {
 	size := int64(len(data))
 	if size < footerSize {
-		return footer{}, engines.Corruptf(file, 0, "file of %d bytes is shorter than its %d-byte footer", size, footerSize)
+		return footer{}, engines.Corruptf(file, engines.UnknownOffset, "file of %d bytes is shorter than its %d-byte footer", size, footerSize)
 	}
 	ft, err := decodeFooter(data[size-footerSize:], hintMagic, file, size)
 	if err != nil {
@@ -124,7 +124,7 @@ func decodeHint(data []byte, file string, runBody uint64, fn func(kind byte, key
 	}
 	body := data[:ft.BodyLen]
 	if crc32.Checksum(body, engines.CastagnoliTable) != ft.BodyCRC {
-		return footer{}, engines.Corruptf(file, 0, "hint body checksum mismatch")
+		return footer{}, engines.Corruptf(file, engines.UnknownOffset, "hint body checksum mismatch")
 	}
 	var count, next uint64 // next: the lowest offset the next entry may have
 	for p := 0; p < len(body); {
@@ -285,7 +285,7 @@ func decodeState(b []byte, file string) (state, error) {
 		return state{}, fmt.Errorf("decode %s: state of kind %q: %w", file, st.Kind, engines.ErrKindMismatch)
 	}
 	if st.Format != formatVersion {
-		return state{}, engines.Corruptf(file, 0, "unknown state format %d, want %d", st.Format, formatVersion)
+		return state{}, engines.Corruptf(file, engines.UnknownOffset, "unknown state format %d, want %d", st.Format, formatVersion)
 	}
 	seen := map[string]bool{}
 	for l, lvl := range st.Levels {
@@ -296,13 +296,13 @@ func decodeState(b []byte, file string) (state, error) {
 			}{{rr.Run, []string{extSealed, extMerged}}, {rr.Hint, []string{extHint}}} {
 				seq, _, ext, ok := engines.ParseRunName(c.name)
 				if !ok || (ext != c.exts[0] && (len(c.exts) < 2 || ext != c.exts[1])) {
-					return state{}, engines.Corruptf(file, 0, "level %d names %q, not a run name of this engine", l, c.name)
+					return state{}, engines.Corruptf(file, engines.UnknownOffset, "level %d names %q, not a run name of this engine", l, c.name)
 				}
 				if id := c.name[:25]; seen[id] { // seq-nonce: a RunNamer never repeats it
-					return state{}, engines.Corruptf(file, 0, "run %s named twice", c.name)
+					return state{}, engines.Corruptf(file, engines.UnknownOffset, "run %s named twice", c.name)
 				}
 				if seq >= st.NextSeq {
-					return state{}, engines.Corruptf(file, 0, "run %s has a sequence number not below next_seq %d", c.name, st.NextSeq)
+					return state{}, engines.Corruptf(file, engines.UnknownOffset, "run %s has a sequence number not below next_seq %d", c.name, st.NextSeq)
 				}
 				seen[c.name[:25]] = true
 			}
@@ -326,7 +326,7 @@ func encodeCurrent(st state) []byte {
 func decodeCurrent(b []byte) (state, error) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
-		return state{}, engines.Corruptf(currentName, 0, "no checksum line")
+		return state{}, engines.Corruptf(currentName, engines.UnknownOffset, "no checksum line")
 	}
 	body, tail := b[:nl], b[nl+1:]
 	var sum [4]byte

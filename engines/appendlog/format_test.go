@@ -141,9 +141,9 @@ func TestFooterCorruption(t *testing.T) {
 	_, hint := goldenRun()
 	_, err := decodeFooter(hint[len(hint)-footerSize:], runMagic, "h", int64(len(hint)))
 	wantCorrupt(t, err, "h", int64(len(hint))-footerSize+28)
-	// Too short.
+	// Too short: the whole file is wrong, at no one offset.
 	_, err = decodeFooter(run[:10], runMagic, "s", 10)
-	wantCorrupt(t, err, "s", 0)
+	wantCorrupt(t, err, "s", engines.UnknownOffset)
 }
 
 func TestHintCorruption(t *testing.T) {

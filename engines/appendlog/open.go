@@ -201,7 +201,7 @@ func (db *DB) loadRun(rr runRef, cpInfos map[string]engines.RunInfo) (*run, erro
 	}
 	size := st.Size()
 	if size < footerSize {
-		return nil, engines.Corruptf(rr.Run, 0, "run of %d bytes is shorter than its %d-byte footer", size, footerSize)
+		return nil, engines.Corruptf(rr.Run, engines.UnknownOffset, "run of %d bytes is shorter than its %d-byte footer", size, footerSize)
 	}
 	fb := make([]byte, footerSize)
 	if _, err := f.ReadAt(fb, size-footerSize); err != nil {
@@ -228,7 +228,7 @@ func (db *DB) loadRun(rr runRef, cpInfos map[string]engines.RunInfo) (*run, erro
 	}
 	r.hintInfo = engines.RunInfo{Name: rr.Hint, Size: int64(len(hb)), CRC32C: crc32.Checksum(hb, engines.CastagnoliTable)}
 	if want, ok := cpInfos[rr.Hint]; ok && want.CRC32C != r.hintInfo.CRC32C {
-		return nil, engines.Corruptf(rr.Hint, 0, "hint checksum %08x, checkpoint records %08x", r.hintInfo.CRC32C, want.CRC32C)
+		return nil, engines.Corruptf(rr.Hint, engines.UnknownOffset, "hint checksum %08x, checkpoint records %08x", r.hintInfo.CRC32C, want.CRC32C)
 	}
 	// Check the whole hint before applying any of it.
 	hft, err := decodeHint(hb, rr.Hint, ft.BodyLen, nil)

@@ -210,7 +210,7 @@ func (d *DB) load(cp engines.Checkpoint, st state) error {
 			d.mu.slots[slot] = r
 			if !r.merged {
 				if r.start+r.dataLen > st.nextAddr {
-					return engines.Corruptf(r.name, 0, "log run ends at address %d, beyond the state's next address %d", r.start+r.dataLen, st.nextAddr)
+					return engines.Corruptf(r.name, engines.UnknownOffset, "log run ends at address %d, beyond the state's next address %d", r.start+r.dataLen, st.nextAddr)
 				}
 				d.mu.logRuns = append(d.mu.logRuns, r)
 			}
@@ -220,7 +220,7 @@ func (d *DB) load(cp engines.Checkpoint, st state) error {
 	sort.Slice(d.mu.logRuns, func(i, j int) bool { return d.mu.logRuns[i].start < d.mu.logRuns[j].start })
 	for i := 1; i < len(d.mu.logRuns); i++ {
 		if a, b := d.mu.logRuns[i-1], d.mu.logRuns[i]; a.start+a.dataLen > b.start {
-			return engines.Corruptf(b.name, 0, "log run overlaps the addresses of %s", a.name)
+			return engines.Corruptf(b.name, engines.UnknownOffset, "log run overlaps the addresses of %s", a.name)
 		}
 	}
 	d.mu.head, d.mu.flushed, d.mu.readOnly, d.mu.tail = st.nextAddr, st.nextAddr, st.nextAddr, st.nextAddr

@@ -218,11 +218,11 @@ func (d *DB) loadState(cp *engines.Checkpoint) (st state, fresh bool, err error)
 		want[r.Name] = r
 	}
 	if len(want) != len(cp.Runs) {
-		return state{}, false, engines.Corruptf(name, 0, "state names %d runs, checkpoint lists %d", len(want), len(cp.Runs))
+		return state{}, false, engines.Corruptf(name, engines.UnknownOffset, "state names %d runs, checkpoint lists %d", len(want), len(cp.Runs))
 	}
 	for _, r := range cp.Runs {
 		if w, ok := want[r.Name]; !ok || w != r {
-			return state{}, false, engines.Corruptf(name, 0, "checkpoint run %s (%d bytes, crc %08x) does not match the state", r.Name, r.Size, r.CRC32C)
+			return state{}, false, engines.Corruptf(name, engines.UnknownOffset, "checkpoint run %s (%d bytes, crc %08x) does not match the state", r.Name, r.Size, r.CRC32C)
 		}
 	}
 	return st, false, nil

@@ -208,7 +208,7 @@ func (b *runBuilder) finish() (*runMeta, error) {
 // section.
 func decodeRunMeta(name string, r io.ReaderAt, size int64) (*runMeta, error) {
 	if size < footerSize {
-		return nil, engines.Corruptf(name, 0, "file of %d bytes is shorter than the %d-byte footer", size, footerSize)
+		return nil, engines.Corruptf(name, engines.UnknownOffset, "file of %d bytes is shorter than the %d-byte footer", size, footerSize)
 	}
 	footOff := size - footerSize
 	footer := make([]byte, footerSize)

@@ -61,7 +61,7 @@ func (d *dumpWriter) finish() error {
 // an error returned by fn is returned as is. key and value alias data.
 func DecodeDump(data []byte, file string, fn func(key, value []byte) error) (count uint64, err error) {
 	if len(data) < footerSize {
-		return 0, engines.Corruptf(file, 0, "dump of %d bytes is shorter than its %d-byte footer", len(data), footerSize)
+		return 0, engines.Corruptf(file, engines.UnknownOffset, "dump of %d bytes is shorter than its %d-byte footer", len(data), footerSize)
 	}
 	fo := len(data) - footerSize
 	f := data[fo:]
@@ -121,13 +121,13 @@ func encodeState(nextSeq uint64) []byte {
 // decodeState decodes the checkpoint State blob.
 func decodeState(b []byte) (nextSeq uint64, err error) {
 	if len(b) != stateSize {
-		return 0, engines.Corruptf("checkpoint state", 0, "state of %d bytes, want %d", len(b), stateSize)
+		return 0, engines.Corruptf("checkpoint state", engines.UnknownOffset, "state of %d bytes, want %d", len(b), stateSize)
 	}
 	if crc32.Checksum(b[:12], engines.CastagnoliTable) != binary.LittleEndian.Uint32(b[12:]) {
 		return 0, engines.Corruptf("checkpoint state", 12, "state checksum mismatch")
 	}
 	if v := binary.LittleEndian.Uint32(b); v != FormatVersion {
-		return 0, engines.Corruptf("checkpoint state", 0, "unknown state format version %d", v)
+		return 0, engines.Corruptf("checkpoint state", engines.UnknownOffset, "unknown state format version %d", v)
 	}
 	return binary.LittleEndian.Uint64(b[4:]), nil
 }
@@ -160,7 +160,7 @@ func encodeCurrent(c current) []byte {
 func decodeCurrent(b []byte) (current, error) {
 	const fixed = 8 + 4 + 8 + 1 + 8 + 4 + 2
 	if len(b) < fixed+4 {
-		return current{}, engines.Corruptf(CurrentFile, 0, "file of %d bytes is too short", len(b))
+		return current{}, engines.Corruptf(CurrentFile, engines.UnknownOffset, "file of %d bytes is too short", len(b))
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
 	if crc32.Checksum(body, engines.CastagnoliTable) != sum {

@@ -102,7 +102,7 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 		}
 		if len(cp.Runs) > 1 {
 			return nil, fmt.Errorf("memonly: open checkpoint: %w",
-				engines.Corruptf("checkpoint", 0, "%d runs, a memonly checkpoint has at most one", len(cp.Runs)))
+				engines.Corruptf("checkpoint", engines.UnknownOffset, "%d runs, a memonly checkpoint has at most one", len(cp.Runs)))
 		}
 		if err := engines.CheckRunsPresent(o.FS, o.Dir, cp); err != nil {
 			return nil, fmt.Errorf("memonly: open checkpoint: %w", err)
@@ -111,7 +111,7 @@ func Open(o engines.OpenOptions, p Params) (*DB, error) {
 		if len(cp.Runs) == 1 {
 			r := cp.Runs[0]
 			if _, _, ext, ok := engines.ParseRunName(r.Name); !ok || ext != DumpExt {
-				return nil, fmt.Errorf("memonly: open checkpoint: %w", engines.Corruptf("checkpoint", 0, "bad run name %q", r.Name))
+				return nil, fmt.Errorf("memonly: open checkpoint: %w", engines.Corruptf("checkpoint", engines.UnknownOffset, "bad run name %q", r.Name))
 			}
 			cur.run = &r
 		}
@@ -170,7 +170,7 @@ func (db *DB) load(r engines.RunInfo) (uint64, error) {
 		return 0, fmt.Errorf("memonly: load dump %s: %w", r.Name, err)
 	}
 	if c := crc32.Checksum(data, engines.CastagnoliTable); c != r.CRC32C {
-		return 0, fmt.Errorf("memonly: load dump: %w", engines.Corruptf(r.Name, 0, "file checksum %08x, %08x expected", c, r.CRC32C))
+		return 0, fmt.Errorf("memonly: load dump: %w", engines.Corruptf(r.Name, engines.UnknownOffset, "file checksum %08x, %08x expected", c, r.CRC32C))
 	}
 	m := db.mu.m
 	var size int64
