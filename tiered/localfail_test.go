@@ -227,3 +227,48 @@ func copyTree(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestInterruptedCreationIsNewAgain: a process killed while creating a new
+// store, after the engine wrote its first files and before STORE, leaves
+// RESTORING of version 0 naming the generation; the next open starts a new
+// store there (nothing was ever written to it). Killed after STORE, the
+// next open just removes the marker.
+func TestInterruptedCreationIsNewAgain(t *testing.T) {
+	for _, withStore := range []bool{false, true} {
+		dir := t.TempDir()
+		s := mustOpen(t, Options{Dir: dir, Engine: "appendlog"})
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !withStore {
+			if err := os.Remove(filepath.Join(dir, storeFileName)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := writeRestoreMarker(engines.OSFS{}, dir, restoreMarker{Staging: []string{genName(1)}}); err != nil {
+			t.Fatal(err)
+		}
+		r := mustOpen(t, Options{Dir: dir, Engine: "appendlog"})
+		setAll(t, r, map[string]string{}, map[string]string{"k": "v"})
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, restoringFileName)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("store %v: RESTORING left after the open: %v", withStore, err)
+		}
+		r = mustOpen(t, Options{Dir: dir})
+		checkState(t, r, map[string]string{"k": "v"}, nil, "reopened after an interrupted creation")
+	}
+	// A RESTORING of a real version without STORE is an unfinished restore,
+	// never abandoned.
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, genName(1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRestoreMarker(engines.OSFS{}, dir, restoreMarker{Version: 3, Staging: []string{genName(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctxT(t), Options{Dir: dir}); !errors.Is(err, ErrRestoreUnfinished) {
+		t.Fatalf("open of an unfinished restore of version 3: %v", err)
+	}
+}

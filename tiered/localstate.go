@@ -77,7 +77,9 @@ func (f *storeFile) validate() error {
 
 // restoreMarker is the RESTORING file: written before a restore creates its
 // staging generation, removed once the restore has committed (STORE names
-// the new generation) and cleaned up. Its presence marks a restore that has
+// the new generation) and cleaned up. Version 0 marks the creation of a new
+// store (Open writes it before the first generation, removes it after the
+// first STORE). Its presence marks a restore that has
 // not finished; it names every directory the restore may have written, so
 // that only those are ever removed.
 type restoreMarker struct {
@@ -295,6 +297,31 @@ func readDescriptorFile[T any](fsys engines.FS, dir, name string, decode func([]
 // LOCK file (left by an open that failed): a new store may be created.
 func (d *localDir) isNew() bool {
 	return d.store == nil && d.marker == nil && len(d.gens) == 0 && len(d.other) == 0
+}
+
+// abandonCreate makes a directory whose creation as a new store was cut
+// short before its first STORE (RESTORING of version 0, no STORE) new
+// again: it removes the generation the marker names, then the marker.
+// Nothing was ever written to that generation: Open writes STORE before
+// it returns the store.
+func (d *localDir) abandonCreate() error {
+	if d.store != nil || d.marker == nil || d.marker.Version != 0 {
+		return nil
+	}
+	var doomed []string
+	for _, g := range d.marker.Staging {
+		if slices.Contains(d.gens, g) {
+			doomed = append(doomed, g)
+		}
+	}
+	if err := d.removeGens(doomed); err != nil {
+		return err
+	}
+	if err := removeFile(d.fs, d.dir, restoringFileName); err != nil {
+		return err
+	}
+	d.marker = nil
+	return nil
 }
 
 // committedRestore reports whether RESTORING is left by a restore that did

@@ -701,6 +701,9 @@ func PrepareRestore(ctx context.Context, dir string, st objstore.Store, version 
 		if err := local.finishRestore(); err != nil {
 			return nil, fmt.Errorf("tiered: restore into %s: finish the earlier restore: %w", dir, err)
 		}
+		if err := local.abandonCreate(); err != nil {
+			return nil, fmt.Errorf("tiered: restore into %s: remove an interrupted creation: %w", dir, err)
+		}
 	}
 	if local.marker == nil || local.committedRestore() {
 		if err := local.checkStore(); err != nil {

@@ -158,9 +158,13 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 	if err := local.checkForeign(); err != nil {
 		return nil, err
 	}
-	// A restore that committed but was cut short before its cleanup.
+	// A restore that committed but was cut short before its cleanup, or
+	// the creation of a new store cut short before its first STORE.
 	if err := local.finishRestore(); err != nil {
 		return nil, fmt.Errorf("tiered: open %s: finish an earlier restore: %w", o.Dir, err)
+	}
+	if err := local.abandonCreate(); err != nil {
+		return nil, fmt.Errorf("tiered: open %s: remove an interrupted creation: %w", o.Dir, err)
 	}
 	if s.cache, err = cache.New(o.CacheBytes); err != nil {
 		return nil, fmt.Errorf("tiered: %w", err)
@@ -366,22 +370,36 @@ func (s *Store) openFresh() error {
 	}
 	s.state.storeID = manifest.NewID(8)
 	g := newGeneration(s.dir, genName(1))
+	// RESTORING of version 0 names the generation while the store is being
+	// created: a crash before STORE leaves a directory the next open
+	// recognises as new (abandonCreate), since nothing was written to it.
+	abandon := func() {
+		_ = removeAll(s.fs, g.path)
+		_ = removeFile(s.fs, s.dir, restoringFileName)
+	}
+	if err := writeRestoreMarker(s.fs, s.dir, restoreMarker{Staging: []string{g.name}}); err != nil {
+		abandon()
+		return err
+	}
 	eng, err := s.openEngine(g, nil, s.state.kind, s.state.params)
 	if err != nil {
-		_ = removeAll(s.fs, g.path)
+		abandon()
 		return err
 	}
 	s.mu.eng, s.mu.gen = eng, g
 	if err := s.persistLocked(); err != nil {
 		// STORE may have landed (a failed directory sync): then the
-		// generation stays. If not, nothing names it: it goes, and the
-		// directory is as new again.
+		// generation stays and the next open finishes the creation. If
+		// not, nothing names it: it goes, and the directory is new again.
 		if _, rerr := engines.ReadFile(s.fs, filepath.Join(s.dir, storeFileName)); errors.Is(rerr, fs.ErrNotExist) {
 			_ = eng.Close()
 			s.mu.eng, s.mu.gen = nil, nil
-			_ = removeAll(s.fs, g.path)
+			abandon()
 		}
 		return err
+	}
+	if err := removeFile(s.fs, s.dir, restoringFileName); err != nil {
+		s.log.Warn("tiered: remove the creation marker (the next open does)", "err", err)
 	}
 	return nil
 }
