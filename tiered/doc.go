@@ -176,7 +176,10 @@
 // restore did commit is finished by the next open.
 //
 // Local metadata fails closed. A new store is created only in a directory
-// that does not exist or is empty (a LOCK alone counts as empty); a
+// that does not exist or is empty (a LOCK alone counts as empty); creating
+// it writes RESTORING of version 0 until its first STORE, so a crash in
+// between leaves a directory the next open starts anew (nothing was written
+// to it yet). A
 // directory holding anything else that a store does not write is refused
 // with [ErrNotAStore] and nothing is created in it. A missing or unreadable
 // STORE (while data directories exist), RESTORING, or data directory named
