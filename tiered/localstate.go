@@ -299,31 +299,6 @@ func (d *localDir) isNew() bool {
 	return d.store == nil && d.marker == nil && len(d.gens) == 0 && len(d.other) == 0
 }
 
-// abandonCreate makes a directory whose creation as a new store was cut
-// short before its first STORE (RESTORING of version 0, no STORE) new
-// again: it removes the generation the marker names, then the marker.
-// Nothing was ever written to that generation: Open writes STORE before
-// it returns the store.
-func (d *localDir) abandonCreate() error {
-	if d.store != nil || d.marker == nil || d.marker.Version != 0 {
-		return nil
-	}
-	var doomed []string
-	for _, g := range d.marker.Staging {
-		if slices.Contains(d.gens, g) {
-			doomed = append(doomed, g)
-		}
-	}
-	if err := d.removeGens(doomed); err != nil {
-		return err
-	}
-	if err := removeFile(d.fs, d.dir, restoringFileName); err != nil {
-		return err
-	}
-	d.marker = nil
-	return nil
-}
-
 // committedRestore reports whether RESTORING is left by a restore that did
 // reach its commit point (STORE names its newest staging generation) but
 // not its cleanup.
@@ -346,8 +321,7 @@ func (d *localDir) checkForeign() error {
 
 // checkOpenable returns the error for a directory that cannot be opened as
 // it is, by anything but a restore: foreign files, an unfinished restore, a
-// missing STORE or data directory. A committed restore whose cleanup was
-// cut short is finished first (finishRestore).
+// missing STORE or data directory. Call settleMarker first.
 func (d *localDir) checkOpenable() error {
 	if err := d.checkForeign(); err != nil {
 		return err
@@ -375,18 +349,27 @@ func (d *localDir) checkStore() error {
 	return nil
 }
 
-// finishRestore completes the cleanup of a restore that reached its commit
-// point (committedRestore): it removes the generations the marker names
-// other than STORE's, then the marker.
-func (d *localDir) finishRestore() error {
-	if !d.committedRestore() {
-		return nil
-	}
+// settleMarker handles a RESTORING that needs no restore to go on with:
+//   - left by a restore that reached its commit point (committedRestore) but
+//     not its cleanup: the generations it names other than STORE's go;
+//   - left by the creation of a new store (version 0) cut short before its
+//     first STORE: its generation goes and the directory is new again.
+//     Nothing was ever written there: Open writes STORE before it returns.
+//
+// Then the marker goes. Any other marker (an unfinished restore) stays.
+func (d *localDir) settleMarker() error {
 	var doomed []string
-	for _, g := range append(slices.Clone(d.marker.Staging), d.marker.Previous) {
-		if g != "" && g != d.store.Data {
-			doomed = append(doomed, g)
+	switch {
+	case d.committedRestore():
+		for _, g := range append(slices.Clone(d.marker.Staging), d.marker.Previous) {
+			if g != "" && g != d.store.Data {
+				doomed = append(doomed, g)
+			}
 		}
+	case d.store == nil && d.marker != nil && d.marker.Version == 0:
+		doomed = d.marker.Staging
+	default:
+		return nil
 	}
 	if err := d.removeGens(doomed); err != nil {
 		return err

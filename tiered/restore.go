@@ -302,7 +302,7 @@ func (j *restoreJob) abort() {
 func (j *restoreJob) finish() error {
 	sf := j.storeFile()
 	j.local.store, j.local.marker = &sf, j.marker
-	return j.local.finishRestore()
+	return j.local.settleMarker()
 }
 
 // result reports the restore as carried out.
@@ -698,11 +698,8 @@ func PrepareRestore(ctx context.Context, dir string, st objstore.Store, version 
 		return nil, err
 	}
 	if !o.DryRun {
-		if err := local.finishRestore(); err != nil {
-			return nil, fmt.Errorf("tiered: restore into %s: finish the earlier restore: %w", dir, err)
-		}
-		if err := local.abandonCreate(); err != nil {
-			return nil, fmt.Errorf("tiered: restore into %s: remove an interrupted creation: %w", dir, err)
+		if err := local.settleMarker(); err != nil {
+			return nil, fmt.Errorf("tiered: restore into %s: clean up after an interrupted restore or creation: %w", dir, err)
 		}
 	}
 	if local.marker == nil || local.committedRestore() {

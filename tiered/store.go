@@ -160,11 +160,8 @@ func open(ctx context.Context, o Options) (_ *Store, err error) {
 	}
 	// A restore that committed but was cut short before its cleanup, or
 	// the creation of a new store cut short before its first STORE.
-	if err := local.finishRestore(); err != nil {
-		return nil, fmt.Errorf("tiered: open %s: finish an earlier restore: %w", o.Dir, err)
-	}
-	if err := local.abandonCreate(); err != nil {
-		return nil, fmt.Errorf("tiered: open %s: remove an interrupted creation: %w", o.Dir, err)
+	if err := local.settleMarker(); err != nil {
+		return nil, fmt.Errorf("tiered: open %s: clean up after an interrupted restore or creation: %w", o.Dir, err)
 	}
 	if s.cache, err = cache.New(o.CacheBytes); err != nil {
 		return nil, fmt.Errorf("tiered: %w", err)
@@ -372,7 +369,7 @@ func (s *Store) openFresh() error {
 	g := newGeneration(s.dir, genName(1))
 	// RESTORING of version 0 names the generation while the store is being
 	// created: a crash before STORE leaves a directory the next open
-	// recognises as new (abandonCreate), since nothing was written to it.
+	// recognises as new (settleMarker), since nothing was written to it.
 	abandon := func() {
 		_ = removeAll(s.fs, g.path)
 		_ = removeFile(s.fs, s.dir, restoringFileName)
